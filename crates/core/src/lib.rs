@@ -1,0 +1,23 @@
+//! keyvol-core: the pieces every keyvol front end shares.
+//!
+//! Start with [`spc`] (the SecretProviderClass manifest), [`provider`] (the contract between the
+//! volume plumbing and a secrets provider), [`relpath`] (the path rules that keep files inside a
+//! volume) and [`writer`] (the kubelet-style atomic writer). [`tmpfs`] mounts and inspects the
+//! memory-backed filesystems that secrets live on, and [`sensitive`] is the wrapper type that keeps
+//! secret bytes out of logs.
+
+pub mod provider;
+pub mod relpath;
+pub mod sensitive;
+pub mod spc;
+pub mod tmpfs;
+pub mod writer;
+
+pub use provider::{
+    MountRequest, MountResponse, ObjectVersion, Provider, ProviderError, ProviderErrorKind,
+    ProviderFile,
+};
+pub use relpath::{RelPath, RelPathError};
+pub use sensitive::Sensitive;
+pub use spc::{SecretProviderClass, SpcError};
+pub use writer::{AtomicWriter, WriteError, WriteOutcome};

@@ -1,0 +1,545 @@
+//! The atomic writer: projects a set of files into a volume the way kubelet does, so readers
+//! always see one complete version.
+//!
+//! Layout of a target directory after a write:
+//!
+//! ```text
+//! target/
+//!   ..2026_11_22_22_14_42.123456789/   the current version (a hidden, timestamped directory)
+//!     db-password
+//!     tls/cert.pem
+//!   ..data -> ..2026_11_22_22_14_42.123456789
+//!   db-password -> ..data/db-password
+//!   tls -> ..data/tls
+//! ```
+//!
+//! A write builds the new version in a fresh hidden directory, then swaps `..data` with one
+//! `rename(2)`, then adds and removes the user-visible links and deletes the old version. A reader
+//! that opens `target/db-password` resolves it through `..data` once, so it sees either the old
+//! or the new version, never a mix. Every path is a [`RelPath`] joined onto a directory this
+//! writer created, so nothing can land outside the target.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rand::Rng;
+
+use crate::provider::ProviderFile;
+use crate::relpath::RelPath;
+
+/// Name of the symlink that points at the current version directory.
+pub const DATA_DIR: &str = "..data";
+/// Name of the temporary symlink renamed onto [`DATA_DIR`].
+const DATA_TMP: &str = "..data_tmp";
+/// Mode of the version directory and of directories created for nested paths: readable by any
+/// user of the pod, writable by no one but root.
+const DIR_MODE: u32 = 0o755;
+/// Highest permission bits a file may ask for: no setuid, setgid or sticky bits on secrets.
+const MAX_FILE_MODE: u32 = 0o777;
+
+/// Why a write failed. The target keeps its previous version in every case but `Link`.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The target directory does not exist, is not a directory, or is a symlink.
+    #[error("failed to write files: target {path} is not a directory")]
+    TargetNotDir {
+        /// The target.
+        path: PathBuf,
+    },
+    /// Two files share a path, or one file's path is a directory of another.
+    #[error("failed to write files: path {path} is given twice or is both a file and a directory")]
+    Conflict {
+        /// The conflicting path.
+        path: String,
+    },
+    /// A file asks for bits beyond 0777.
+    #[error("failed to write files: mode {mode:o} of {path} is not a permission mode (0000-0777)")]
+    Mode {
+        /// The file.
+        path: String,
+        /// The mode asked for.
+        mode: u32,
+    },
+    /// Building the new version failed; the old version is untouched.
+    #[error("failed to write {path}")]
+    Io {
+        /// What was being written.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The new version is in place but a user-visible link could not be updated.
+    #[error("failed to update link {path}")]
+    Link {
+        /// The link.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Every file already had these bytes and modes; nothing was touched.
+    Unchanged,
+    /// A new version directory was swapped in.
+    Written {
+        /// Name of the new version directory.
+        version_dir: String,
+    },
+}
+
+/// Writes payloads into one target directory.
+#[derive(Debug, Clone)]
+pub struct AtomicWriter {
+    target: PathBuf,
+}
+
+impl AtomicWriter {
+    /// A writer for `target`, which must already exist.
+    pub fn new(target: impl Into<PathBuf>) -> Self {
+        Self {
+            target: target.into(),
+        }
+    }
+
+    /// The target directory.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Validates the whole payload, then swaps it in atomically.
+    pub fn write(&self, files: &[ProviderFile]) -> Result<WriteOutcome, WriteError> {
+        validate(files)?;
+        match fs::symlink_metadata(&self.target) {
+            Ok(m) if m.is_dir() => {}
+            _ => {
+                return Err(WriteError::TargetNotDir {
+                    path: self.target.clone(),
+                });
+            }
+        }
+        let current = fs::read_link(self.target.join(DATA_DIR)).ok();
+        if let Some(current) = &current {
+            let dir = self.target.join(current);
+            if same_content(&dir, files) {
+                return Ok(WriteOutcome::Unchanged);
+            }
+        }
+
+        let (version_dir, version_path) = self.create_version_dir()?;
+        if let Err(e) = write_payload(&version_path, files) {
+            let _ = fs::remove_dir_all(&version_path);
+            return Err(e);
+        }
+        if let Err(e) = self.swap_data_link(&version_dir) {
+            let _ = fs::remove_dir_all(&version_path);
+            return Err(e);
+        }
+
+        let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.first_element()).collect();
+        for name in &wanted {
+            self.ensure_user_link(name)?;
+        }
+        self.remove_stale(&wanted, &version_dir)?;
+        Ok(WriteOutcome::Written { version_dir })
+    }
+
+    /// The files of the current version, relative paths to contents. Empty when nothing was written.
+    pub fn read_current(&self) -> io::Result<BTreeMap<String, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let Ok(current) = fs::read_link(self.target.join(DATA_DIR)) else {
+            return Ok(out);
+        };
+        let root = self.target.join(current);
+        for (rel, _mode) in list_files(&root)? {
+            let bytes = fs::read(root.join(&rel))?;
+            out.insert(rel, bytes);
+        }
+        Ok(out)
+    }
+
+    fn create_version_dir(&self) -> Result<(String, PathBuf), WriteError> {
+        let stamp = timestamp();
+        let mut rng = rand::rng();
+        loop {
+            let name = format!("..{stamp}.{:09}", rng.random_range(0..1_000_000_000u32));
+            let path = self.target.join(&name);
+            match fs::DirBuilder::new().mode(DIR_MODE).create(&path) {
+                Ok(()) => {
+                    set_mode(&path, DIR_MODE).map_err(|source| WriteError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    return Ok((name, path));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(source) => return Err(WriteError::Io { path, source }),
+            }
+        }
+    }
+
+    fn swap_data_link(&self, version_dir: &str) -> Result<(), WriteError> {
+        let tmp = self.target.join(DATA_TMP);
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(version_dir, &tmp).map_err(|source| WriteError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        fs::rename(&tmp, self.target.join(DATA_DIR)).map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            WriteError::Io {
+                path: self.target.join(DATA_DIR),
+                source,
+            }
+        })
+    }
+
+    /// Makes `target/<name>` a symlink to `..data/<name>`, replacing whatever else is there.
+    fn ensure_user_link(&self, name: &str) -> Result<(), WriteError> {
+        let link = self.target.join(name);
+        let want = Path::new(DATA_DIR).join(name);
+        let link_err = |source| WriteError::Link {
+            path: link.clone(),
+            source,
+        };
+        match fs::symlink_metadata(&link) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if fs::read_link(&link).map(|t| t == want).unwrap_or(false) {
+                    return Ok(());
+                }
+            }
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&link).map_err(link_err)?,
+            Ok(_) => fs::remove_file(&link).map_err(link_err)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(link_err(e)),
+        }
+        // Build the link beside its final name and rename it into place, so the name never dangles.
+        let tmp = self.target.join(format!("..link_tmp.{name}"));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&want, &tmp).map_err(link_err)?;
+        fs::rename(&tmp, &link).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            link_err(e)
+        })
+    }
+
+    /// Removes user links no longer in the payload and every version directory but the current one.
+    fn remove_stale(&self, wanted: &BTreeSet<&str>, version_dir: &str) -> Result<(), WriteError> {
+        let entries = fs::read_dir(&self.target).map_err(|source| WriteError::Io {
+            path: self.target.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if let Some(rest) = name.strip_prefix("..") {
+                let ours = !rest.is_empty() && name != DATA_DIR && name != version_dir;
+                if ours && meta.is_dir() {
+                    fs::remove_dir_all(&path).map_err(|source| WriteError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                } else if ours && name.starts_with("..link_tmp.") {
+                    let _ = fs::remove_file(&path);
+                }
+            } else if meta.file_type().is_symlink() && !wanted.contains(name) {
+                let points_into_data = fs::read_link(&path)
+                    .map(|t| t.starts_with(DATA_DIR))
+                    .unwrap_or(false);
+                if points_into_data {
+                    fs::remove_file(&path).map_err(|source| WriteError::Link {
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate(files: &[ProviderFile]) -> Result<(), WriteError> {
+    let mut seen: BTreeSet<&RelPath> = BTreeSet::new();
+    for f in files {
+        if f.mode > MAX_FILE_MODE {
+            return Err(WriteError::Mode {
+                path: f.path.to_string(),
+                mode: f.mode,
+            });
+        }
+        if !seen.insert(&f.path) {
+            return Err(WriteError::Conflict {
+                path: f.path.to_string(),
+            });
+        }
+    }
+    // A path that is a directory prefix of another path would need to be both a file and a dir.
+    for f in files {
+        let mut prefix = String::new();
+        for element in f.path.elements() {
+            if !prefix.is_empty() {
+                if let Ok(p) = RelPath::new(&prefix) {
+                    if seen.contains(&p) {
+                        return Err(WriteError::Conflict { path: prefix });
+                    }
+                }
+                prefix.push('/');
+            }
+            prefix.push_str(element);
+        }
+    }
+    Ok(())
+}
+
+fn write_payload(root: &Path, files: &[ProviderFile]) -> Result<(), WriteError> {
+    for f in files {
+        let path = f.path.join_onto(root);
+        let io_err = |source| WriteError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            if parent != root {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(parent)
+                    .map_err(io_err)?;
+            }
+        }
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err)?;
+        file.write_all(f.contents.expose()).map_err(io_err)?;
+        // Set the mode explicitly so the process umask does not change what the request asked for.
+        file.set_permissions(fs::Permissions::from_mode(f.mode))
+            .map_err(io_err)?;
+        file.sync_all().map_err(io_err)?;
+    }
+    Ok(())
+}
+
+/// True when `dir` holds exactly these files with these bytes and modes.
+fn same_content(dir: &Path, files: &[ProviderFile]) -> bool {
+    let Ok(existing) = list_files(dir) else {
+        return false;
+    };
+    if existing.len() != files.len() {
+        return false;
+    }
+    files.iter().all(|f| {
+        existing.get(f.path.as_str()) == Some(&f.mode)
+            && fs::read(f.path.join_onto(dir))
+                .map(|b| b == *f.contents.expose())
+                .unwrap_or(false)
+    })
+}
+
+/// Regular files under `root`, relative path to permission bits. Symlinks are not followed.
+fn list_files(root: &Path) -> io::Result<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for entry in fs::read_dir(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let meta = fs::symlink_metadata(entry.path())?;
+            if meta.is_dir() {
+                stack.push((entry.path(), rel));
+            } else if meta.is_file() {
+                out.insert(rel, meta.permissions().mode() & 0o7777);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// `2026_11_22_22_14_42`, the kubelet's timestamp format for version directories (UTC).
+fn timestamp() -> String {
+    let s = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    s.trim_end_matches('Z').replace(['-', 'T', ':'], "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sensitive::Sensitive;
+
+    fn file(path: &str, mode: u32, contents: &str) -> ProviderFile {
+        ProviderFile {
+            path: RelPath::new(path).expect("valid path"),
+            mode,
+            contents: Sensitive::new(contents.as_bytes().to_vec()),
+        }
+    }
+
+    fn names(dir: &Path) -> BTreeSet<String> {
+        fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn first_write_builds_the_kubelet_layout() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let w = AtomicWriter::new(tmp.path());
+        let out = w
+            .write(&[file("a", 0o644, "A"), file("dir/b", 0o400, "B")])
+            .expect("write");
+        let WriteOutcome::Written { version_dir } = out else {
+            panic!("expected a write")
+        };
+        assert!(version_dir.starts_with("..20"), "{version_dir}");
+        let names = names(tmp.path());
+        assert_eq!(
+            names,
+            BTreeSet::from([
+                "..data".into(),
+                "a".into(),
+                "dir".into(),
+                version_dir.clone()
+            ])
+        );
+        assert_eq!(
+            fs::read_link(tmp.path().join("..data")).expect("link"),
+            PathBuf::from(&version_dir)
+        );
+        assert_eq!(
+            fs::read_link(tmp.path().join("a")).expect("link"),
+            PathBuf::from("..data/a")
+        );
+        assert_eq!(
+            fs::read_link(tmp.path().join("dir")).expect("link"),
+            PathBuf::from("..data/dir")
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("dir/b")).expect("read"),
+            "B"
+        );
+        let mode = fs::metadata(tmp.path().join("dir/b"))
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o400);
+    }
+
+    #[test]
+    fn identical_payload_is_not_rewritten() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let w = AtomicWriter::new(tmp.path());
+        w.write(&[file("a", 0o644, "A")]).expect("write");
+        assert_eq!(
+            w.write(&[file("a", 0o644, "A")]).expect("write"),
+            WriteOutcome::Unchanged
+        );
+        assert!(matches!(
+            w.write(&[file("a", 0o600, "A")]).expect("write"),
+            WriteOutcome::Written { .. }
+        ));
+    }
+
+    #[test]
+    fn second_write_swaps_and_removes_stale_entries() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let w = AtomicWriter::new(tmp.path());
+        w.write(&[file("a", 0o644, "A1"), file("gone", 0o644, "G")])
+            .expect("write");
+        let out = w
+            .write(&[file("a", 0o644, "A2"), file("new/x", 0o644, "X")])
+            .expect("write");
+        let WriteOutcome::Written { version_dir } = out else {
+            panic!("expected a write")
+        };
+        assert_eq!(
+            names(tmp.path()),
+            BTreeSet::from(["..data".into(), "a".into(), "new".into(), version_dir])
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("a")).expect("read"),
+            "A2"
+        );
+        assert_eq!(w.read_current().expect("read").len(), 2);
+    }
+
+    #[test]
+    fn legacy_plain_files_are_replaced_by_links() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::write(tmp.path().join("a"), "old").expect("seed");
+        AtomicWriter::new(tmp.path())
+            .write(&[file("a", 0o644, "new")])
+            .expect("write");
+        assert!(
+            fs::symlink_metadata(tmp.path().join("a"))
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("a")).expect("read"),
+            "new"
+        );
+    }
+
+    #[test]
+    fn conflicts_and_bad_modes_are_rejected_before_anything_is_written() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let w = AtomicWriter::new(tmp.path());
+        assert!(matches!(
+            w.write(&[file("a", 0o644, "1"), file("a", 0o644, "2")]),
+            Err(WriteError::Conflict { .. })
+        ));
+        assert!(matches!(
+            w.write(&[file("a", 0o644, "1"), file("a/b", 0o644, "2")]),
+            Err(WriteError::Conflict { .. })
+        ));
+        assert!(matches!(
+            w.write(&[file("a", 0o4755, "1")]),
+            Err(WriteError::Mode { .. })
+        ));
+        assert!(names(tmp.path()).is_empty());
+    }
+
+    #[test]
+    fn a_symlink_planted_at_a_top_level_name_is_replaced_not_followed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink(outside.path(), tmp.path().join("a")).expect("plant");
+        AtomicWriter::new(tmp.path())
+            .write(&[file("a/x", 0o644, "X")])
+            .expect("write");
+        assert!(
+            names(outside.path()).is_empty(),
+            "nothing may land outside the target"
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("a/x")).expect("read"),
+            "X"
+        );
+    }
+}
