@@ -1,0 +1,191 @@
+//! Access tokens: ES256-signed JWTs minted by the token endpoint and checked by the vault.
+//!
+//! The signing key is generated at start and never leaves the process, so a token is only valid
+//! against the dev vault that issued it. Claims follow Entra ID v1 access tokens (`iss`
+//! `https://sts.windows.net/<tenant>/`, `aud` the resource, `appid`, `tid`, `oid`).
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::store::unix_now;
+
+/// Lifetime of issued tokens (Entra's default for app tokens is 60-90 minutes).
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Why a token was refused. The messages are the vault's reply text and hold no token bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, or the signature does not verify.
+    #[error("AKV10000: Request is missing a Bearer or PoP token.")]
+    Missing,
+    /// Signature or format invalid.
+    #[error("AKV10022: Invalid audience or signature.")]
+    Invalid,
+    /// Expired or not yet valid.
+    #[error("AKV10032: Token expired or not yet valid.")]
+    Expired,
+    /// Issued for another resource.
+    #[error("AKV10022: Invalid audience. Expected {expected}, found: {found}.")]
+    Audience {
+        /// What the vault accepts.
+        expected: String,
+        /// What the token says.
+        found: String,
+    },
+    /// Issued by another tenant.
+    #[error(
+        "AKV10032: Invalid issuer. Expected one of https://sts.windows.net/{expected}/, found {found}."
+    )]
+    Tenant {
+        /// The vault's tenant.
+        expected: String,
+        /// The token's issuer.
+        found: String,
+    },
+}
+
+/// The claims keyvol's dev tokens carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Resource the token is for, e.g. `https://vault.azure.net`.
+    pub aud: String,
+    /// Issuer, `https://sts.windows.net/<tenant>/`.
+    pub iss: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// Application (client) id.
+    pub appid: String,
+    /// Object id of the identity (the dev vault uses the client id).
+    pub oid: String,
+    /// Subject.
+    pub sub: String,
+    /// Tenant id.
+    pub tid: String,
+    /// Token version.
+    pub ver: String,
+}
+
+/// Mints and checks tokens for one tenant.
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    tenant: String,
+}
+
+/// Failure to create the signing key.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to create the token signing key: {0}")]
+pub struct KeyError(String);
+
+impl TokenIssuer {
+    /// A new issuer with a fresh P-256 key.
+    pub fn new(tenant: &str) -> Result<Self, KeyError> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| KeyError(e.to_string()))?;
+        let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
+            .map_err(|e| KeyError(e.to_string()))?;
+        let decoding = DecodingKey::from_ec_pem(key.public_key_pem().as_bytes())
+            .map_err(|e| KeyError(e.to_string()))?;
+        Ok(Self {
+            encoding,
+            decoding,
+            tenant: tenant.to_owned(),
+        })
+    }
+
+    /// The tenant this issuer speaks for.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The `iss` claim of this issuer's tokens.
+    pub fn issuer(&self) -> String {
+        format!("https://sts.windows.net/{}/", self.tenant)
+    }
+
+    /// Mints a token for `client_id` and resource `audience`.
+    pub fn issue(&self, client_id: &str, audience: &str) -> Result<(String, i64), KeyError> {
+        let now = unix_now();
+        let lifetime = i64::try_from(TOKEN_LIFETIME.as_secs()).unwrap_or(3600);
+        let claims = Claims {
+            aud: audience.to_owned(),
+            iss: self.issuer(),
+            iat: now,
+            nbf: now - 300,
+            exp: now + lifetime,
+            appid: client_id.to_owned(),
+            oid: client_id.to_owned(),
+            sub: client_id.to_owned(),
+            tid: self.tenant.clone(),
+            ver: "1.0".into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.encoding)
+            .map_err(|e| KeyError(e.to_string()))?;
+        Ok((token, lifetime))
+    }
+
+    /// Verifies signature, time window, tenant and audience.
+    pub fn validate(
+        &self,
+        token: &str,
+        audience_ok: impl Fn(&str) -> bool,
+        expected: &str,
+    ) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        validation.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                | jsonwebtoken::errors::ErrorKind::ImmatureSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            },
+        )?;
+        let claims = data.claims;
+        if claims.iss != self.issuer() || claims.tid != self.tenant {
+            return Err(TokenError::Tenant {
+                expected: self.tenant.clone(),
+                found: claims.iss,
+            });
+        }
+        if !audience_ok(&claims.aud) {
+            return Err(TokenError::Audience {
+                expected: expected.to_owned(),
+                found: claims.aud,
+            });
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_validate_and_foreign_ones_do_not() {
+        let a = TokenIssuer::new("t1").expect("key");
+        let b = TokenIssuer::new("t1").expect("key");
+        let (tok, _) = a.issue("app", "https://vault.azure.net").expect("issue");
+        let ok = |aud: &str| aud == "https://vault.azure.net";
+        assert_eq!(a.validate(&tok, ok, "x").expect("valid").appid, "app");
+        assert_eq!(b.validate(&tok, ok, "x").err(), Some(TokenError::Invalid));
+        assert!(matches!(
+            a.validate(&tok, |_| false, "x"),
+            Err(TokenError::Audience { .. })
+        ));
+        let other_tenant = TokenIssuer::new("t2").expect("key");
+        let (tok2, _) = other_tenant
+            .issue("app", "https://vault.azure.net")
+            .expect("issue");
+        assert_eq!(a.validate(&tok2, ok, "x").err(), Some(TokenError::Invalid));
+    }
+}
