@@ -1,1 +1,21 @@
-//! placeholder
+//! keyvol-azure: the Azure Key Vault provider.
+//!
+//! A mount request flows through [`params`] (SecretProviderClass parameters and the `objects`
+//! list from [`objects`], validated before any network call), [`identity`] (which credential,
+//! cached process-wide), [`cloud`] and [`http`] (endpoints, trust, redirects), [`keyvault`] (the
+//! SDK behind a small trait) and [`format`] (vault answers to file bytes). [`provider`] ties them
+//! together and implements `keyvol_core::Provider`.
+
+pub mod cloud;
+pub mod error;
+pub mod format;
+pub mod http;
+pub mod identity;
+pub mod keyvault;
+pub mod objects;
+pub mod params;
+pub mod provider;
+
+pub use error::AzureError;
+pub use http::{ConnectTo, HttpConfig};
+pub use provider::{AzureProvider, AzureProviderConfig};
