@@ -60,6 +60,8 @@ impl ConnectTo {
 pub struct HttpConfig {
     /// PEM files with extra trust anchors (added to the system store).
     pub ca_files: Vec<PathBuf>,
+    /// Extra trust anchors given in memory, PEM.
+    pub ca_pems: Vec<Vec<u8>>,
     /// Optional redirect of Azure host names.
     pub connect_to: Option<ConnectTo>,
     /// Per-try timeout; [`DEFAULT_TRY_TIMEOUT`] when `None`.
@@ -111,6 +113,12 @@ pub fn build_client(config: &HttpConfig) -> Result<reqwest::Client, AzureError> 
                 path.display()
             )));
         }
+        certs.extend(bundle);
+    }
+    for pem in &config.ca_pems {
+        let bundle = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            AzureError::Internal(format!("a CA certificate is not usable PEM: {e}"))
+        })?;
         certs.extend(bundle);
     }
     let mut builder = reqwest::Client::builder()

@@ -11,6 +11,7 @@ pub mod relpath;
 pub mod sensitive;
 pub mod spc;
 pub mod tmpfs;
+pub mod volume;
 pub mod writer;
 
 pub use provider::{

@@ -1,1 +1,97 @@
-fn main() {}
+//! The `keyvol` binary: parses the command line, sets up logging and the runtime, and hands each
+//! subcommand to the crate that implements it. Only `main` decides exit codes.
+
+mod azure_flags;
+mod cmd_demo;
+mod cmd_devvault;
+mod cmd_mount;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Failure;
+
+/// Secrets, keys and certificates from a key management system as a Kubernetes volume.
+#[derive(Parser)]
+#[command(name = "keyvol", version, about, propagate_version = true)]
+struct Cli {
+    /// Log verbosity, klog-style: 0 warnings and errors, 2 info, 4 debug, 5 trace.
+    #[arg(short = 'v', long = "v", global = true, default_value_t = 0)]
+    verbosity: u8,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_format_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local Key Vault and Entra ID stand-in, mount the example class from it, show the result.
+    Demo(cmd_demo::DemoArgs),
+    /// Fetch what a SecretProviderClass names into a directory, once, without a cluster.
+    Mount(cmd_mount::MountArgs),
+    /// Unmount and remove a directory written by `keyvol mount`.
+    Unmount(cmd_mount::UnmountArgs),
+    /// Serve a local stand-in for Azure Key Vault and Entra ID over HTTPS.
+    DevVault(cmd_devvault::DevVaultArgs),
+}
+
+fn init_logging(verbosity: u8, json: bool) {
+    let level = match verbosity {
+        0 | 1 => "warn",
+        2 | 3 => "info",
+        4 => "debug",
+        _ => "trace",
+    };
+    // Third-party crates stay at warn unless asked for trace: their debug output can include
+    // request details we do not control.
+    let filter = if verbosity >= 5 {
+        level.to_owned()
+    } else {
+        format!(
+            "warn,keyvol={level},keyvol_core={level},keyvol_azure={level},keyvol_devvault={level}"
+        )
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbosity, cli.log_format_json);
+    // One crypto provider for the whole process (aws-lc-rs); a second call is harmless.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return exit::report(Failure::internal(format!(
+                "failed to start the async runtime: {e}"
+            )));
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => cmd_demo::run(args).await,
+            Command::Mount(args) => cmd_mount::run(args).await,
+            Command::Unmount(args) => cmd_mount::run_unmount(args),
+            Command::DevVault(args) => cmd_devvault::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(failure) => exit::report(failure),
+    }
+}

@@ -1,0 +1,42 @@
+//! Command-line flags that configure the built-in Azure provider, shared by every subcommand
+//! that fetches from Key Vault.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use keyvol_azure::{AzureProviderConfig, ConnectTo, HttpConfig};
+
+/// Azure provider flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AzureFlags {
+    /// Cloud used when a class names none (upstream's --cloud-name).
+    #[arg(long = "cloud-name", default_value = "AzurePublicCloud")]
+    pub cloud_name: String,
+    /// Extra CA certificates (PEM) to trust besides the system store; repeatable.
+    /// SSL_CERT_FILE and SSL_CERT_DIR are honoured as well.
+    #[arg(long = "azure-ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
+    /// Send every Azure Key Vault and Entra ID host name to this address (TLS still checks the
+    /// real names). For the dev vault: --azure-connect-to 127.0.0.1:8443.
+    #[arg(long = "azure-connect-to", value_name = "ADDR:PORT")]
+    pub connect_to: Option<SocketAddr>,
+    /// Objects fetched in parallel per mount.
+    #[arg(long = "azure-fetch-concurrency", default_value_t = keyvol_azure::provider::DEFAULT_FETCH_CONCURRENCY)]
+    pub fetch_concurrency: usize,
+}
+
+impl AzureFlags {
+    /// The provider configuration these flags describe.
+    pub fn config(&self) -> AzureProviderConfig {
+        AzureProviderConfig {
+            default_cloud: self.cloud_name.clone(),
+            http: HttpConfig {
+                ca_files: self.ca_files.clone(),
+                ca_pems: Vec::new(),
+                connect_to: self.connect_to.map(ConnectTo::all_azure),
+                try_timeout: None,
+            },
+            fetch_concurrency: self.fetch_concurrency,
+        }
+    }
+}

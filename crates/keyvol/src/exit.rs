@@ -1,0 +1,73 @@
+//! How a failed command ends: one `keyvol: error: …` line on stderr with the whole cause chain,
+//! and an exit status by class (1 runtime failure, 2 invalid input).
+
+use std::process::ExitCode;
+
+use keyvol_core::ProviderErrorKind;
+use keyvol_core::volume::PublishError;
+
+/// A command's failure, rendered once at the edge.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    invalid_input: bool,
+}
+
+impl Failure {
+    /// Bad input (class, flags, files).
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            invalid_input: true,
+        }
+    }
+
+    /// Anything else.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            invalid_input: false,
+        }
+    }
+
+    /// From an error with a source chain.
+    pub fn chain(err: &(dyn std::error::Error + 'static), invalid_input: bool) -> Self {
+        let mut message = err.to_string();
+        let mut cur = err.source();
+        while let Some(e) = cur {
+            let s = e.to_string();
+            if !message.contains(&s) {
+                message.push_str(": ");
+                message.push_str(&s);
+            }
+            cur = e.source();
+        }
+        Self {
+            message,
+            invalid_input,
+        }
+    }
+}
+
+impl From<PublishError> for Failure {
+    fn from(e: PublishError) -> Self {
+        let invalid = matches!(&e, PublishError::Provider(p) if p.kind == ProviderErrorKind::InvalidArgument)
+            || matches!(
+                &e,
+                PublishError::Write(
+                    keyvol_core::WriteError::Conflict { .. } | keyvol_core::WriteError::Mode { .. }
+                )
+            );
+        Failure::chain(&e, invalid)
+    }
+}
+
+/// Prints the failure and picks the exit status.
+pub fn report(failure: Failure) -> ExitCode {
+    eprintln!("keyvol: error: {}", failure.message);
+    if failure.invalid_input {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}
