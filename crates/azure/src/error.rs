@@ -67,6 +67,9 @@ pub enum AzureError {
         /// What is wrong (never the content).
         reason: String,
     },
+    /// The mount did not finish within its deadline.
+    #[error("failed to fetch the objects within {0:?}")]
+    Deadline(std::time::Duration),
     /// Any other failure.
     #[error("{0}")]
     Internal(String),
@@ -85,6 +88,7 @@ impl AzureError {
             AzureError::Throttled { .. } => "Throttled",
             AzureError::Unavailable { .. } => "Unavailable",
             AzureError::Format { .. } => "FormatError",
+            AzureError::Deadline(_) => "DeadlineExceeded",
             AzureError::Internal(_) => "Internal",
         }
     }
@@ -101,6 +105,7 @@ impl AzureError {
             AzureError::Throttled { .. } | AzureError::Unavailable { .. } => {
                 ProviderErrorKind::Unavailable
             }
+            AzureError::Deadline(_) => ProviderErrorKind::DeadlineExceeded,
             AzureError::Format { .. } | AzureError::Internal(_) => ProviderErrorKind::Internal,
         }
     }

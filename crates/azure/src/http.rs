@@ -45,10 +45,10 @@ impl ConnectTo {
         let mut hosts = Vec::new();
         for cloud in crate::cloud::Cloud::builtins() {
             hosts.push(format!("*.{}", cloud.vault_dns_suffix));
-            if let Ok(u) = url::Url::parse(&cloud.authority_host) {
-                if let Some(h) = u.host_str() {
-                    hosts.push(h.to_owned());
-                }
+            if let Ok(u) = url::Url::parse(&cloud.authority_host)
+                && let Some(h) = u.host_str()
+            {
+                hosts.push(h.to_owned());
             }
         }
         Self { addr, hosts }

@@ -128,6 +128,21 @@ struct ServiceErrorBody {
     innererror: Option<Box<ServiceErrorBody>>,
 }
 
+/// The azure_core errors in `err`'s source chain, outermost first. The SDK's pipeline wraps
+/// failures (a retry policy around a credential around an HTTP response), so the meaningful
+/// one is often a few levels down.
+fn azure_chain(err: &azure_core::Error) -> Vec<&azure_core::Error> {
+    let mut out = vec![err];
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = cur {
+        if let Some(a) = e.downcast_ref::<azure_core::Error>() {
+            out.push(a);
+        }
+        cur = e.source();
+    }
+    out
+}
+
 /// Maps an SDK error to ours. Only error responses' bodies are read.
 pub fn map_error(
     err: azure_core::Error,
@@ -135,6 +150,30 @@ pub fn map_error(
     vault_url: &str,
     identity: &str,
 ) -> AzureError {
+    let chain = azure_chain(&err);
+    if let Some(pos) = chain
+        .iter()
+        .position(|e| matches!(e.kind(), ErrorKind::Credential))
+    {
+        // The identity provider's own answer sits below the credential error, when there is one.
+        let detail = chain[pos..]
+            .iter()
+            .find(|e| matches!(e.kind(), ErrorKind::HttpResponse { .. }))
+            .map(|e| {
+                let status = e.http_status().map(u16::from).unwrap_or(0);
+                format!("HTTP {status}: {}", e.to_string().trim())
+            })
+            .unwrap_or_else(|| credential_detail(chain[pos]));
+        return AzureError::Authentication {
+            identity: identity.to_owned(),
+            detail,
+        };
+    }
+    let err = chain
+        .iter()
+        .find(|e| matches!(e.kind(), ErrorKind::HttpResponse { .. }))
+        .copied()
+        .unwrap_or(&err);
     match err.kind() {
         ErrorKind::HttpResponse {
             status,
@@ -190,19 +229,15 @@ pub fn map_error(
                 _ => AzureError::Internal(format!("failed to get {object}: {detail}")),
             }
         }
-        ErrorKind::Credential => AzureError::Authentication {
-            identity: identity.to_owned(),
-            detail: credential_detail(&err),
-        },
         ErrorKind::Connection | ErrorKind::Io => AzureError::Unavailable {
             endpoint: vault_url.to_owned(),
-            detail: source_chain(&err),
+            detail: source_chain(err),
         },
         ErrorKind::DataConversion => AzureError::Format {
             object: object.to_owned(),
             reason: "the vault's answer could not be parsed".into(),
         },
-        _ => AzureError::Internal(format!("failed to get {object}: {}", source_chain(&err))),
+        _ => AzureError::Internal(format!("failed to get {object}: {}", source_chain(err))),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -21,6 +22,9 @@ use crate::params::AzureParams;
 /// How many objects of one mount are fetched at once. Key Vault allows 4,000 reads per 10 s per
 /// vault; 8 in flight keeps a 50-object mount fast without bursting a shared vault.
 pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
+/// Deadline of one mount: below kubelet's two-minute NodePublishVolume deadline, so keyvol answers
+/// with its own clear error instead of kubelet's DeadlineExceeded.
+pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
 
 /// Provider settings, from the command line.
 #[derive(Debug, Clone)]
@@ -31,6 +35,8 @@ pub struct AzureProviderConfig {
     pub http: HttpConfig,
     /// Objects fetched in parallel per mount.
     pub fetch_concurrency: usize,
+    /// Deadline of one mount, retries included.
+    pub mount_timeout: Duration,
 }
 
 impl Default for AzureProviderConfig {
@@ -39,6 +45,7 @@ impl Default for AzureProviderConfig {
             default_cloud: "AzurePublicCloud".into(),
             http: HttpConfig::default(),
             fetch_concurrency: DEFAULT_FETCH_CONCURRENCY,
+            mount_timeout: DEFAULT_MOUNT_TIMEOUT,
         }
     }
 }
@@ -88,8 +95,15 @@ impl AzureProvider {
         Ok(client)
     }
 
-    /// Fetches everything `request` names.
+    /// Fetches everything `request` names, within the mount deadline.
     pub async fn fetch(&self, request: &MountRequest) -> Result<MountResponse, AzureError> {
+        let deadline = self.config.mount_timeout;
+        tokio::time::timeout(deadline, self.fetch_inner(request))
+            .await
+            .map_err(|_| AzureError::Deadline(deadline))?
+    }
+
+    async fn fetch_inner(&self, request: &MountRequest) -> Result<MountResponse, AzureError> {
         let params = AzureParams::parse(&request.attributes, &self.config.default_cloud)?;
         for warning in &params.warnings {
             tracing::warn!(pod = %params.pod_name, namespace = %params.pod_namespace, "{warning}");

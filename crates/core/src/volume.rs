@@ -91,11 +91,11 @@ pub async fn publish(
             .map_err(prepare)?;
     }
     let mut mounted_now = false;
-    if let Backing::Tmpfs { size_bytes } = backing {
-        if tmpfs::mount_at(target)?.is_none() {
-            tmpfs::mount_tmpfs(target, size_bytes)?;
-            mounted_now = true;
-        }
+    if let Backing::Tmpfs { size_bytes } = backing
+        && tmpfs::mount_at(target)?.is_none()
+    {
+        tmpfs::mount_tmpfs(target, size_bytes)?;
+        mounted_now = true;
     }
     let undo = |mounted_now: bool| {
         if mounted_now {

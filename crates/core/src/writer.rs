@@ -290,10 +290,10 @@ fn validate(files: &[ProviderFile]) -> Result<(), WriteError> {
         let mut prefix = String::new();
         for element in f.path.elements() {
             if !prefix.is_empty() {
-                if let Ok(p) = RelPath::new(&prefix) {
-                    if seen.contains(&p) {
-                        return Err(WriteError::Conflict { path: prefix });
-                    }
+                if let Ok(p) = RelPath::new(&prefix)
+                    && seen.contains(&p)
+                {
+                    return Err(WriteError::Conflict { path: prefix });
                 }
                 prefix.push('/');
             }
@@ -310,14 +310,14 @@ fn write_payload(root: &Path, files: &[ProviderFile]) -> Result<(), WriteError> 
             path: path.clone(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            if parent != root {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(DIR_MODE)
-                    .create(parent)
-                    .map_err(io_err)?;
-            }
+        if let Some(parent) = path.parent()
+            && parent != root
+        {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(parent)
+                .map_err(io_err)?;
         }
         let mut file = fs::OpenOptions::new()
             .write(true)

@@ -175,20 +175,20 @@ impl Seed {
                         ),
                     });
                 }
-                if s.value.is_some() == !s.versions.is_empty() {
+                if s.value.is_some() != s.versions.is_empty() {
                     return Err(SeedError::Invalid {
                         field,
                         reason: "give either value or versions".into(),
                     });
                 }
                 for (k, ver) in s.versions.iter().enumerate() {
-                    if let Some(id) = &ver.version {
-                        if !valid_version(id) {
-                            return Err(SeedError::Invalid {
-                                field: format!("{field}.versions[{k}].version"),
-                                reason: "must be 32 lowercase hex characters".into(),
-                            });
-                        }
+                    if let Some(id) = &ver.version
+                        && !valid_version(id)
+                    {
+                        return Err(SeedError::Invalid {
+                            field: format!("{field}.versions[{k}].version"),
+                            reason: "must be 32 lowercase hex characters".into(),
+                        });
                     }
                 }
             }

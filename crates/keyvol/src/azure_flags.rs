@@ -23,6 +23,9 @@ pub struct AzureFlags {
     /// Objects fetched in parallel per mount.
     #[arg(long = "azure-fetch-concurrency", default_value_t = keyvol_azure::provider::DEFAULT_FETCH_CONCURRENCY)]
     pub fetch_concurrency: usize,
+    /// Deadline of one mount, retries included (e.g. 30s, 2m).
+    #[arg(long = "azure-mount-timeout", value_parser = humantime::parse_duration, default_value = "100s")]
+    pub mount_timeout: std::time::Duration,
 }
 
 impl AzureFlags {
@@ -37,6 +40,7 @@ impl AzureFlags {
                 try_timeout: None,
             },
             fetch_concurrency: self.fetch_concurrency,
+            mount_timeout: self.mount_timeout,
         }
     }
 }

@@ -51,11 +51,22 @@ pub async fn run(args: DevVaultArgs) -> Result<(), Failure> {
     let running = DevVault::start(config)
         .await
         .map_err(|e| Failure::chain(&e, false))?;
-    println!("listening on https://{}", running.addr());
-    println!("ca-file {}", args.ca_file.display());
-    println!("tenant {}", running.tenant());
+    // Readiness lines on stdout. A reader that stops reading must not kill the server, so write
+    // errors are ignored instead of panicking like println! does.
+    let mut banner = format!(
+        "listening on https://{}\nca-file {}\ntenant {}\n",
+        running.addr(),
+        args.ca_file.display(),
+        running.tenant()
+    );
     for v in &vaults {
-        println!("vault https://{v}.{}/", args.vault_suffix);
+        banner.push_str(&format!("vault https://{v}.{}/\n", args.vault_suffix));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
     }
     tracing::info!(addr = %running.addr(), "dev vault ready");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

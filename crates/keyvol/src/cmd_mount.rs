@@ -124,10 +124,11 @@ fn secrets_from_env(secrets: &mut BTreeMap<String, Sensitive<String>>) {
         ("AZURE_CLIENT_ID", "clientid"),
         ("AZURE_CLIENT_SECRET", "clientsecret"),
     ] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() && !secrets.keys().any(|k| k.eq_ignore_ascii_case(key)) {
-                secrets.insert(key.to_owned(), Sensitive::new(v));
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+            && !secrets.keys().any(|k| k.eq_ignore_ascii_case(key))
+        {
+            secrets.insert(key.to_owned(), Sensitive::new(v));
         }
     }
 }

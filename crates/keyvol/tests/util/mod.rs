@@ -1,0 +1,271 @@
+//! Test harness: runs the real `keyvol` binary in a clean environment, starts `keyvol dev-vault`
+//! processes on free ports, and cleans up mounts.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// Path of the binary under test.
+pub fn keyvol_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keyvol"))
+}
+
+/// A command for the binary with an empty environment (PATH only).
+pub fn keyvol() -> Command {
+    let mut cmd = Command::new(keyvol_bin());
+    cmd.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs and captures.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("keyvol runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// True when the tests can mount tmpfs (CI runs as root).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Tenant of the test seeds.
+pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+/// Client of the test seeds.
+pub const CLIENT_ID: &str = "e2e-client";
+/// Its secret.
+pub const CLIENT_SECRET: &str = "e2e-client-secret-value";
+
+/// A running `keyvol dev-vault` process.
+pub struct DevVaultProc {
+    child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
+    pub addr: SocketAddr,
+    pub ca_file: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl DevVaultProc {
+    /// Starts a dev vault seeded with `seed_yaml`.
+    pub fn start(seed_yaml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seed = dir.path().join("seed.yaml");
+        std::fs::write(&seed, seed_yaml).expect("write seed");
+        let ca_file = dir.path().join("ca.pem");
+        let mut child = keyvol()
+            .args(["dev-vault", "--listen", "127.0.0.1:0", "--seed"])
+            .arg(&seed)
+            .arg("--ca-file")
+            .arg(&ca_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("dev vault starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).expect("first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on https://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("address");
+        Self {
+            child,
+            _stdout: reader,
+            addr,
+            ca_file,
+            dir,
+        }
+    }
+
+    /// `--azure-connect-to` and `--azure-ca-file` for a mount against this vault.
+    pub fn azure_args(&self) -> Vec<String> {
+        vec![
+            "--azure-connect-to".into(),
+            self.addr.to_string(),
+            "--azure-ca-file".into(),
+            self.ca_file.display().to_string(),
+        ]
+    }
+
+    /// An HTTPS client that trusts this vault and resolves `host` to it.
+    pub fn client(&self, hosts: &[&str]) -> reqwest::blocking::Client {
+        let pem = std::fs::read(&self.ca_file).expect("ca");
+        let mut b = reqwest::blocking::Client::builder()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&pem).expect("pem"));
+        for h in hosts {
+            b = b.resolve(h, self.addr);
+        }
+        b.build().expect("client")
+    }
+
+    /// A bearer token for the seed's client.
+    pub fn token(&self) -> String {
+        let client = self.client(&["login.microsoftonline.com"]);
+        let resp = client
+            .post(format!(
+                "https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+            ))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+                ("scope", "https://vault.azure.net/.default"),
+            ])
+            .send()
+            .expect("token request");
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Adds a new version of a secret through the data plane.
+    pub fn set_secret(&self, vault: &str, name: &str, value: &str) -> String {
+        let host = format!("{vault}.vault.azure.net");
+        let client = self.client(&[&host]);
+        let resp = client
+            .put(format!("https://{host}/secrets/{name}?api-version=7.4"))
+            .bearer_auth(self.token())
+            .json(&serde_json::json!({ "value": value }))
+            .send()
+            .expect("put");
+        assert_eq!(resp.status(), 200);
+        let body: serde_json::Value = resp.json().expect("json");
+        body["id"]
+            .as_str()
+            .expect("id")
+            .rsplit('/')
+            .next()
+            .expect("version")
+            .to_owned()
+    }
+}
+
+impl Drop for DevVaultProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A target directory that is unmounted and removed when dropped.
+pub struct Target {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Target {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mnt");
+        Self { dir, path }
+    }
+
+    /// Extra flags so the test works as root (real tmpfs) and as a developer (plain directory).
+    pub fn backing_args(&self) -> Vec<String> {
+        if is_root() {
+            vec![]
+        } else {
+            vec!["--no-tmpfs".into()]
+        }
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path.join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Entries directly in the target.
+    pub fn entries(&self) -> Vec<String> {
+        let mut v: Vec<String> = match std::fs::read_dir(&self.path) {
+            Ok(rd) => rd
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        v.sort();
+        v
+    }
+
+    /// True when something is mounted at the target.
+    pub fn is_mounted(&self) -> bool {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let p = self.path.display().to_string();
+        table
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(p.as_str()))
+    }
+
+    /// The mount options of the target's mount, if any.
+    pub fn mount_options(&self) -> Option<String> {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let p = self.path.display().to_string();
+        table
+            .lines()
+            .rev()
+            .find(|l| l.split(' ').nth(4) == Some(p.as_str()))
+            .and_then(|l| l.split(' ').nth(5))
+            .map(str::to_owned)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = keyvol()
+            .args(["unmount", "--target"])
+            .arg(&self.path)
+            .output();
+    }
+}
+
+/// Writes a file in `dir`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// A seed with the test tenant and client and the given vault YAML appended under `vaults:`.
+pub fn seed(vaults_yaml: &str) -> String {
+    format!(
+        "tenantId: {TENANT}\nclients:\n  - clientId: {CLIENT_ID}\n    clientSecret: {CLIENT_SECRET}\nvaults:\n{vaults_yaml}"
+    )
+}
+
+/// A SecretProviderClass for vault `vault` with the given object items (each a YAML mapping body).
+pub fn class(vault: &str, objects: &[&str]) -> String {
+    let mut items = String::new();
+    for o in objects {
+        items.push_str("        - |\n");
+        for line in o.lines() {
+            items.push_str("          ");
+            items.push_str(line);
+            items.push('\n');
+        }
+    }
+    format!(
+        "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata:\n  name: e2e\n  namespace: default\nspec:\n  provider: azure\n  parameters:\n    keyvaultName: {vault}\n    tenantId: {TENANT}\n    objects: |\n      array:\n{items}"
+    )
+}
+
+/// A secrets file with the test client's credentials.
+pub fn creds_file(dir: &Path, secret: &str) -> PathBuf {
+    write(
+        dir,
+        "creds.yaml",
+        &format!("clientid: {CLIENT_ID}\nclientsecret: {secret}\n"),
+    )
+}
