@@ -12,6 +12,7 @@
 // Handlers return early with a ready `Response` as their error; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod crypto;
 pub mod entra;
 pub mod seed;
 pub mod server;
