@@ -50,6 +50,8 @@ pub enum AzureError {
         object: String,
         /// The service's message.
         detail: String,
+        /// How long the vault asked the caller to wait.
+        retry_after: Option<std::time::Duration>,
     },
     /// The vault or identity endpoint could not be reached, or answered with a server error.
     #[error("failed to reach {endpoint}: {detail}")]
@@ -58,6 +60,8 @@ pub enum AzureError {
         endpoint: String,
         /// What happened (no response bodies of successful calls).
         detail: String,
+        /// How long the server asked the caller to wait, if it said.
+        retry_after: Option<std::time::Duration>,
     },
     /// The vault's answer could not be turned into a file.
     #[error("failed to convert {object}: {reason}")]
@@ -73,6 +77,25 @@ pub enum AzureError {
     /// Any other failure.
     #[error("{0}")]
     Internal(String),
+}
+
+impl AzureError {
+    /// True for failures worth another try: throttling, server errors, unreachable endpoints.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            AzureError::Throttled { .. } | AzureError::Unavailable { .. }
+        )
+    }
+
+    /// The wait the server asked for, if any.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AzureError::Throttled { retry_after, .. }
+            | AzureError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl AzureError {
@@ -164,6 +187,7 @@ mod tests {
                 AzureError::Throttled {
                     object: "o".into(),
                     detail: "d".into(),
+                    retry_after: None,
                 },
                 ProviderErrorKind::Unavailable,
             ),
@@ -171,6 +195,7 @@ mod tests {
                 AzureError::Unavailable {
                     endpoint: "e".into(),
                     detail: "d".into(),
+                    retry_after: None,
                 },
                 ProviderErrorKind::Unavailable,
             ),

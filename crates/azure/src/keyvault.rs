@@ -5,18 +5,25 @@
 //! service's error code and message. Response bodies of successful calls (which hold secret
 //! values) never reach an error message.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::RetryOptions;
+use azure_security_keyvault_certificates::{CertificateClient, CertificateClientOptions};
+use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use futures::TryStreamExt;
 use keyvol_core::Sensitive;
 use serde::Deserialize;
-use std::sync::Arc;
 
 use crate::error::AzureError;
+use crate::objects::ObjectType;
 
-/// Key Vault REST API version keyol speaks. Upstream's provider uses 7.4 through its pinned SDKs;
-/// 7.4 has every field the provider reads.
+/// Key Vault REST API version keyvol speaks. Upstream's provider uses 7.4 through its pinned
+/// SDKs; 7.4 has every field the provider reads.
 pub const API_VERSION: &str = "7.4";
 
 /// A secret as the vault returned it.
@@ -31,15 +38,48 @@ pub struct SecretBundle {
     pub kid: Option<String>,
 }
 
-impl SecretBundle {
-    /// The version: the last segment of the id.
-    pub fn version(&self) -> &str {
-        self.id
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-    }
+/// The public half of a key, as JWK members (raw big-endian bytes).
+#[derive(Debug, Clone, Default)]
+pub struct KeyBundle {
+    /// `https://<vault>/keys/<name>/<version>`.
+    pub kid: String,
+    /// `RSA`, `RSA-HSM`, `EC`, `EC-HSM`, `oct`, ...
+    pub kty: String,
+    /// Curve of EC keys: `P-256`, `P-384`, `P-521`, `P-256K`.
+    pub crv: Option<String>,
+    /// RSA modulus.
+    pub n: Option<Vec<u8>>,
+    /// RSA public exponent.
+    pub e: Option<Vec<u8>>,
+    /// EC x coordinate.
+    pub x: Option<Vec<u8>>,
+    /// EC y coordinate.
+    pub y: Option<Vec<u8>>,
+}
+
+/// A certificate's public part.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateBundle {
+    /// `https://<vault>/certificates/<name>/<version>`.
+    pub id: String,
+    /// DER of the leaf certificate.
+    pub cer: Vec<u8>,
+}
+
+/// One entry of a version listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version id.
+    pub version: String,
+    /// Whether the version is enabled; `None` when the listing carried no attributes.
+    pub enabled: Option<bool>,
+    /// Creation time, Unix seconds.
+    pub created: Option<i64>,
+}
+
+/// The last path segment of an object id: its version.
+pub fn version_of(id: &str) -> &str {
+    id.trim_end_matches('/').rsplit('/').next().unwrap_or("")
 }
 
 /// The operations on one vault, for one identity.
@@ -47,39 +87,97 @@ impl SecretBundle {
 pub trait KeyVault: Send + Sync {
     /// Gets a secret; an empty `version` means the newest.
     async fn get_secret(&self, name: &str, version: &str) -> Result<SecretBundle, AzureError>;
+    /// Gets a key's public part; an empty `version` means the newest.
+    async fn get_key(&self, name: &str, version: &str) -> Result<KeyBundle, AzureError>;
+    /// Gets a certificate; an empty `version` means the newest.
+    async fn get_certificate(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<CertificateBundle, AzureError>;
+    /// Lists every version of an object (all pages).
+    async fn list_versions(
+        &self,
+        kind: ObjectType,
+        name: &str,
+    ) -> Result<Vec<VersionInfo>, AzureError>;
 }
 
-/// [`KeyVault`] on the official SDK.
+/// [`KeyVault`] on the official SDK: one client per object kind, each learning the vault's
+/// challenge once and caching its token for as long as the process lives.
 pub struct SdkKeyVault {
     vault_url: String,
     identity: String,
     secrets: SecretClient,
+    keys: KeyClient,
+    certificates: CertificateClient,
 }
 
 impl SdkKeyVault {
-    /// Clients for `vault_url` authenticating with `credential`.
+    /// Clients for `vault_url` authenticating with `credential`. Retries are keyvol's own
+    /// (deadline-aware, see `provider`), so the SDK's are turned off here.
     pub fn new(
         vault_url: &str,
         identity: String,
         credential: Arc<dyn TokenCredential>,
-        client_options: azure_core::http::ClientOptions,
+        mut client_options: azure_core::http::ClientOptions,
     ) -> Result<Self, AzureError> {
-        let options = SecretClientOptions {
-            api_version: API_VERSION.to_owned(),
-            client_options,
-            ..SecretClientOptions::default()
-        };
-        let secrets = SecretClient::new(vault_url, credential, Some(options)).map_err(|e| {
+        client_options.retry = RetryOptions::none();
+        let err = |e: azure_core::Error| {
             AzureError::Internal(format!(
                 "failed to create a Key Vault client for {vault_url}: {e}"
             ))
-        })?;
+        };
+        let secrets = SecretClient::new(
+            vault_url,
+            credential.clone(),
+            Some(SecretClientOptions {
+                api_version: API_VERSION.to_owned(),
+                client_options: client_options.clone(),
+                ..Default::default()
+            }),
+        )
+        .map_err(err)?;
+        let keys = KeyClient::new(
+            vault_url,
+            credential.clone(),
+            Some(KeyClientOptions {
+                api_version: API_VERSION.to_owned(),
+                client_options: client_options.clone(),
+                ..Default::default()
+            }),
+        )
+        .map_err(err)?;
+        let certificates = CertificateClient::new(
+            vault_url,
+            credential,
+            Some(CertificateClientOptions {
+                api_version: API_VERSION.to_owned(),
+                client_options,
+                ..Default::default()
+            }),
+        )
+        .map_err(err)?;
         Ok(Self {
             vault_url: vault_url.to_owned(),
             identity,
             secrets,
+            keys,
+            certificates,
         })
     }
+
+    fn map(&self, e: azure_core::Error, object: &str) -> AzureError {
+        map_error(e, object, &self.vault_url, &self.identity)
+    }
+}
+
+fn version_opt(version: &str) -> Option<String> {
+    (!version.is_empty()).then(|| version.to_owned())
+}
+
+fn unix(t: Option<azure_core::time::OffsetDateTime>) -> Option<i64> {
+    t.map(|t| t.unix_timestamp())
 }
 
 #[async_trait]
@@ -87,14 +185,14 @@ impl KeyVault for SdkKeyVault {
     async fn get_secret(&self, name: &str, version: &str) -> Result<SecretBundle, AzureError> {
         let object = format!("secret/{name}");
         let options = azure_security_keyvault_secrets::models::SecretClientGetSecretOptions {
-            secret_version: (!version.is_empty()).then(|| version.to_owned()),
+            secret_version: version_opt(version),
             ..Default::default()
         };
         let response = self
             .secrets
             .get_secret(name, Some(options))
             .await
-            .map_err(|e| map_error(e, &object, &self.vault_url, &self.identity))?;
+            .map_err(|e| self.map(e, &object))?;
         let secret = response.into_model().map_err(|_| AzureError::Format {
             object: object.clone(),
             reason: "the vault's answer is not a secret bundle".into(),
@@ -113,6 +211,138 @@ impl KeyVault for SdkKeyVault {
             content_type: secret.content_type,
             kid: secret.kid,
         })
+    }
+
+    async fn get_key(&self, name: &str, version: &str) -> Result<KeyBundle, AzureError> {
+        let object = format!("key/{name}");
+        let options = azure_security_keyvault_keys::models::KeyClientGetKeyOptions {
+            key_version: version_opt(version),
+            ..Default::default()
+        };
+        let response = self
+            .keys
+            .get_key(name, Some(options))
+            .await
+            .map_err(|e| self.map(e, &object))?;
+        let key = response.into_model().map_err(|_| AzureError::Format {
+            object: object.clone(),
+            reason: "the vault's answer is not a key bundle".into(),
+        })?;
+        let jwk = key.key.ok_or_else(|| AzureError::Format {
+            object: object.clone(),
+            reason: "the vault returned no key".into(),
+        })?;
+        let kid = jwk.kid.clone().ok_or_else(|| AzureError::Format {
+            object: object.clone(),
+            reason: "the vault returned no kid".into(),
+        })?;
+        let kty: &str = jwk.kty.as_ref().map(<&str>::from).unwrap_or("");
+        Ok(KeyBundle {
+            kid,
+            kty: kty.to_owned(),
+            crv: jwk.crv.as_ref().map(|c| c.as_ref().to_owned()),
+            n: jwk.n.clone(),
+            e: jwk.e.clone(),
+            x: jwk.x.clone(),
+            y: jwk.y.clone(),
+        })
+    }
+
+    async fn get_certificate(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<CertificateBundle, AzureError> {
+        let object = format!("cert/{name}");
+        let options =
+            azure_security_keyvault_certificates::models::CertificateClientGetCertificateOptions {
+                certificate_version: version_opt(version),
+                ..Default::default()
+            };
+        let response = self
+            .certificates
+            .get_certificate(name, Some(options))
+            .await
+            .map_err(|e| self.map(e, &object))?;
+        let cert = response.into_model().map_err(|_| AzureError::Format {
+            object: object.clone(),
+            reason: "the vault's answer is not a certificate bundle".into(),
+        })?;
+        let id = cert.id.ok_or_else(|| AzureError::Format {
+            object: object.clone(),
+            reason: "the vault returned no id".into(),
+        })?;
+        let cer = cert.cer.ok_or_else(|| AzureError::Format {
+            object,
+            reason: "the vault returned no cer".into(),
+        })?;
+        Ok(CertificateBundle { id, cer })
+    }
+
+    async fn list_versions(
+        &self,
+        kind: ObjectType,
+        name: &str,
+    ) -> Result<Vec<VersionInfo>, AzureError> {
+        let object = format!("{}/{name}", kind.as_str());
+        let mut out = Vec::new();
+        match kind {
+            ObjectType::Secret => {
+                let pager = self
+                    .secrets
+                    .list_secret_properties_versions(name, None)
+                    .map_err(|e| self.map(e, &object))?;
+                let items: Vec<_> = pager
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.map(e, &object))?;
+                for item in items {
+                    let Some(id) = item.id else { continue };
+                    out.push(VersionInfo {
+                        version: version_of(&id).to_owned(),
+                        enabled: item.attributes.as_ref().and_then(|a| a.enabled),
+                        created: unix(item.attributes.as_ref().and_then(|a| a.created)),
+                    });
+                }
+            }
+            ObjectType::Key => {
+                let pager = self
+                    .keys
+                    .list_key_properties_versions(name, None)
+                    .map_err(|e| self.map(e, &object))?;
+                let items: Vec<_> = pager
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.map(e, &object))?;
+                for item in items {
+                    let Some(id) = item.kid else { continue };
+                    out.push(VersionInfo {
+                        version: version_of(&id).to_owned(),
+                        enabled: item.attributes.as_ref().and_then(|a| a.enabled),
+                        created: unix(item.attributes.as_ref().and_then(|a| a.created)),
+                    });
+                }
+            }
+            ObjectType::Cert => {
+                let pager = self
+                    .certificates
+                    .list_certificate_properties_versions(name, None)
+                    .map_err(|e| self.map(e, &object))?;
+                let items: Vec<_> = pager
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.map(e, &object))?;
+                for item in items {
+                    let Some(id) = item.id else { continue };
+                    out.push(VersionInfo {
+                        version: version_of(&id).to_owned(),
+                        enabled: item.attributes.as_ref().and_then(|a| a.enabled),
+                        created: unix(item.attributes.as_ref().and_then(|a| a.created)),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -205,6 +435,14 @@ pub fn map_error(
             {
                 detail.push_str(&format!(" (inner: {inner})"));
             }
+            let retry_after = raw_response
+                .as_ref()
+                .and_then(|r| {
+                    r.headers()
+                        .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
+                })
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             match status {
                 401 => AzureError::Authentication {
                     identity: identity.to_owned(),
@@ -221,10 +459,12 @@ pub fn map_error(
                 429 => AzureError::Throttled {
                     object: object.to_owned(),
                     detail,
+                    retry_after,
                 },
                 500..=599 => AzureError::Unavailable {
                     endpoint: vault_url.to_owned(),
                     detail,
+                    retry_after,
                 },
                 _ => AzureError::Internal(format!("failed to get {object}: {detail}")),
             }
@@ -232,6 +472,7 @@ pub fn map_error(
         ErrorKind::Connection | ErrorKind::Io => AzureError::Unavailable {
             endpoint: vault_url.to_owned(),
             detail: source_chain(err),
+            retry_after: None,
         },
         ErrorKind::DataConversion => AzureError::Format {
             object: object.to_owned(),

@@ -6,14 +6,18 @@
 //! SDK behind a small trait) and [`format`] (vault answers to file bytes). [`provider`] ties them
 //! together and implements `keyvol_core::Provider`.
 
+pub mod chain;
 pub mod cloud;
 pub mod error;
 pub mod format;
 pub mod http;
 pub mod identity;
+pub mod jwk;
 pub mod keyvault;
 pub mod objects;
 pub mod params;
+pub mod pemfile;
+pub mod pkcs12;
 pub mod provider;
 
 pub use error::AzureError;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::AzureError;
 
 /// Kind of Key Vault object. Matched case-sensitively, as upstream does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectType {
     /// `secret`
     Secret,

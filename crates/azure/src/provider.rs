@@ -1,21 +1,26 @@
 //! The Azure provider: validates a mount request, picks the identity, fetches every object
-//! concurrently from Key Vault, and returns the files. All or nothing.
+//! concurrently from Key Vault — with deadline-aware retries and identical in-flight requests
+//! coalesced process-wide — and returns the files. All or nothing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use keyvol_core::{
-    MountRequest, MountResponse, ObjectVersion, Provider, ProviderError, ProviderFile, Sensitive,
+    MountRequest, MountResponse, ObjectVersion, Provider, ProviderError, ProviderFile, RelPath,
+    Sensitive,
 };
+use rand::Rng;
+use tokio::time::Instant;
 
 use crate::error::AzureError;
-use crate::format::secret_bytes;
+use crate::format::{Fetched, FormatOptions, render};
 use crate::http::{HttpConfig, build_client};
 use crate::identity::{CredentialCache, IdentityKey, client_options};
-use crate::keyvault::{KeyVault, SdkKeyVault};
+use crate::keyvault::{KeyVault, SdkKeyVault, version_of};
 use crate::objects::{KeyVaultObject, ObjectType};
 use crate::params::AzureParams;
 
@@ -25,6 +30,12 @@ pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
 /// Deadline of one mount: below kubelet's two-minute NodePublishVolume deadline, so keyvol answers
 /// with its own clear error instead of kubelet's DeadlineExceeded.
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
+/// Tries per request, the first included.
+const MAX_TRIES: u32 = 5;
+/// First backoff when the server gives no Retry-After; doubles per try, with jitter.
+const BASE_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest backoff keyvol picks on its own (a server's Retry-After may be longer).
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Provider settings, from the command line.
 #[derive(Debug, Clone)]
@@ -37,6 +48,12 @@ pub struct AzureProviderConfig {
     pub fetch_concurrency: usize,
     /// Deadline of one mount, retries included.
     pub mount_timeout: Duration,
+    /// PEM output switches.
+    pub format: FormatOptions,
+    /// Port of the AAD Pod Identity NMI on this node (`2579` upstream).
+    pub nmi_port: u16,
+    /// IMDS base URL (`http://169.254.169.254` on Azure VMs).
+    pub imds_endpoint: String,
 }
 
 impl Default for AzureProviderConfig {
@@ -46,16 +63,44 @@ impl Default for AzureProviderConfig {
             http: HttpConfig::default(),
             fetch_concurrency: DEFAULT_FETCH_CONCURRENCY,
             mount_timeout: DEFAULT_MOUNT_TIMEOUT,
+            format: FormatOptions::default(),
+            nmi_port: crate::identity::DEFAULT_NMI_PORT,
+            imds_endpoint: crate::identity::DEFAULT_IMDS_ENDPOINT.into(),
         }
     }
 }
 
-/// The provider. Create one per process: it owns the token and client caches.
+/// Identity of one vault request, for coalescing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FetchKey {
+    vault: String,
+    identity: IdentityKey,
+    kind: ObjectType,
+    name: String,
+    version: String,
+}
+
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Fetched>, AzureError>>>;
+
+/// The provider. Create one per process: it owns the token, client and in-flight caches.
 pub struct AzureProvider {
     config: AzureProviderConfig,
     http: reqwest::Client,
     credentials: CredentialCache,
     clients: Mutex<HashMap<(String, IdentityKey), Arc<dyn KeyVault>>>,
+    in_flight: Arc<Mutex<HashMap<FetchKey, SharedFetch>>>,
+}
+
+/// One mount's view of the provider: the vault client and identity to use, and the deadline.
+#[derive(Clone)]
+struct MountCtx {
+    vault: Arc<dyn KeyVault>,
+    vault_url: String,
+    identity: IdentityKey,
+    deadline: Instant,
+    in_flight: Arc<Mutex<HashMap<FetchKey, SharedFetch>>>,
+    format: FormatOptions,
+    default_mode: u32,
 }
 
 impl AzureProvider {
@@ -67,6 +112,7 @@ impl AzureProvider {
             http,
             credentials: CredentialCache::default(),
             clients: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -97,77 +143,253 @@ impl AzureProvider {
 
     /// Fetches everything `request` names, within the mount deadline.
     pub async fn fetch(&self, request: &MountRequest) -> Result<MountResponse, AzureError> {
-        let deadline = self.config.mount_timeout;
-        tokio::time::timeout(deadline, self.fetch_inner(request))
+        let timeout = self.config.mount_timeout;
+        tokio::time::timeout(timeout, self.fetch_inner(request))
             .await
-            .map_err(|_| AzureError::Deadline(deadline))?
+            .map_err(|_| AzureError::Deadline(timeout))?
     }
 
     async fn fetch_inner(&self, request: &MountRequest) -> Result<MountResponse, AzureError> {
+        let deadline = Instant::now() + self.config.mount_timeout;
         let params = AzureParams::parse(&request.attributes, &self.config.default_cloud)?;
         for warning in &params.warnings {
             tracing::warn!(pod = %params.pod_name, namespace = %params.pod_namespace, "{warning}");
         }
-        for (i, o) in params.objects.iter().enumerate() {
-            if o.object_type != ObjectType::Secret {
-                return Err(AzureError::Unsupported(format!(
-                    "objects[{i}].objectType: {} objects are not implemented yet",
-                    o.object_type.as_str()
-                )));
-            }
-            if o.version_history > 1 {
-                return Err(AzureError::Unsupported(format!(
-                    "objects[{i}].objectVersionHistory: is not implemented yet"
-                )));
-            }
-        }
         if params.objects.is_empty() {
             return Ok(MountResponse::default());
         }
-        let (key, credential) = self.credentials.credential(
+        let (identity, credential) = self.credentials.credential(
             &params.identity,
             &params.tenant_id,
             &params.cloud,
-            &request.secrets,
+            request,
             &self.http,
+            &crate::identity::Endpoints {
+                nmi_port: self.config.nmi_port,
+                imds: self.config.imds_endpoint.clone(),
+            },
+            (&params.pod_name, &params.pod_namespace),
         )?;
         let vault_url = params.cloud.vault_url(&params.vault_name);
-        let vault = self.vault_client(&vault_url, &key, credential, &params)?;
-        let default_mode = request.default_mode;
-        let results: Vec<(ProviderFile, ObjectVersion)> = stream::iter(params.objects.clone())
-            .map(move |object| {
-                let vault = vault.clone();
-                async move { fetch_object(vault, &object, default_mode).await }
-            })
-            .buffered(self.config.fetch_concurrency.max(1))
-            .try_collect()
-            .await?;
+        let vault = self.vault_client(&vault_url, &identity, credential, &params)?;
+        let ctx = MountCtx {
+            vault,
+            vault_url,
+            identity,
+            deadline,
+            in_flight: self.in_flight.clone(),
+            format: self.config.format,
+            default_mode: request.default_mode,
+        };
+        let results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
+            stream::iter(params.objects.clone())
+                .map(move |object| {
+                    let ctx = ctx.clone();
+                    async move { fetch_object(&ctx, &object).await }
+                })
+                .buffered(self.config.fetch_concurrency.max(1))
+                .try_collect()
+                .await?;
         let mut response = MountResponse::default();
-        for (file, version) in results {
-            response.files.push(file);
-            response.object_versions.push(version);
+        for (files, versions) in results {
+            response.files.extend(files);
+            response.object_versions.extend(versions);
         }
         Ok(response)
     }
 }
 
+/// Files and versions of one object (one version, or `objectVersionHistory` of them).
 async fn fetch_object(
-    vault: Arc<dyn KeyVault>,
+    ctx: &MountCtx,
     object: &KeyVaultObject,
-    default_mode: u32,
-) -> Result<(ProviderFile, ObjectVersion), AzureError> {
-    let bundle = vault.get_secret(&object.name, &object.version).await?;
-    let bytes = secret_bytes(object, &bundle)?;
-    let file = ProviderFile {
-        path: object.file.clone(),
-        mode: object.file_permission.unwrap_or(default_mode),
-        contents: Sensitive::new(bytes),
+) -> Result<(Vec<ProviderFile>, Vec<ObjectVersion>), AzureError> {
+    let kind = object.object_type.as_str();
+    let mut files = Vec::new();
+    let mut versions = Vec::new();
+    if object.version_history <= 1 {
+        let fetched = fetch_version(ctx, object.object_type, &object.name, &object.version).await?;
+        push_files(ctx, object, &object.file, &fetched, &mut files)?;
+        versions.push(ObjectVersion {
+            id: format!("{kind}/{}", object.name),
+            version: fetched_version(&fetched).to_owned(),
+        });
+        return Ok((files, versions));
+    }
+    let chosen = pick_history(ctx, object).await?;
+    for (index, version) in chosen.iter().enumerate() {
+        let fetched = fetch_version(ctx, object.object_type, &object.name, version).await?;
+        let file = RelPath::new(&format!("{}/{index}", object.file)).map_err(|e| {
+            AzureError::InvalidParameter {
+                field: "objectAlias".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        push_files(ctx, object, &file, &fetched, &mut files)?;
+        versions.push(ObjectVersion {
+            id: format!("{kind}/{}/{index}", object.name),
+            version: fetched_version(&fetched).to_owned(),
+        });
+    }
+    Ok((files, versions))
+}
+
+/// The `objectVersionHistory` versions to mount: enabled ones, newest first, starting at
+/// `objectVersion` (or the newest), exactly N of them (upstream returned N+1, an off-by-one).
+async fn pick_history(ctx: &MountCtx, object: &KeyVaultObject) -> Result<Vec<String>, AzureError> {
+    let vault = ctx.vault.clone();
+    let (kind, name) = (object.object_type, object.name.clone());
+    let mut list = with_retries(ctx.deadline, || {
+        let vault = vault.clone();
+        let name = name.clone();
+        async move { vault.list_versions(kind, &name).await }
+    })
+    .await?;
+    list.retain(|v| v.enabled == Some(true));
+    list.sort_by(|a, b| {
+        b.created
+            .unwrap_or(0)
+            .cmp(&a.created.unwrap_or(0))
+            .then_with(|| a.version.cmp(&b.version))
+    });
+    let start = if object.version.is_empty() || object.version.eq_ignore_ascii_case("latest") {
+        0
+    } else {
+        list.iter()
+            .position(|v| v.version.eq_ignore_ascii_case(&object.version))
+            .ok_or_else(|| AzureError::NotFound {
+                object: format!("{}/{}", kind.as_str(), object.name),
+                detail: format!(
+                    "objectVersion {} is not among the enabled versions",
+                    object.version
+                ),
+            })?
     };
-    let version = ObjectVersion {
-        id: format!("{}/{}", object.object_type.as_str(), object.name),
-        version: bundle.version().to_owned(),
+    Ok(list
+        .into_iter()
+        .skip(start)
+        .take(object.version_history as usize)
+        .map(|v| v.version)
+        .collect())
+}
+
+fn fetched_version(f: &Fetched) -> &str {
+    match f {
+        Fetched::Secret(s) => version_of(&s.id),
+        Fetched::Key(k) => version_of(&k.kid),
+        Fetched::Cert(c) => version_of(&c.id),
+    }
+}
+
+fn push_files(
+    ctx: &MountCtx,
+    object: &KeyVaultObject,
+    file: &RelPath,
+    fetched: &Fetched,
+    out: &mut Vec<ProviderFile>,
+) -> Result<(), AzureError> {
+    for (path, bytes) in render(object, file, fetched, ctx.format)? {
+        out.push(ProviderFile {
+            path,
+            mode: object.file_permission.unwrap_or(ctx.default_mode),
+            contents: Sensitive::new(bytes),
+        });
+    }
+    Ok(())
+}
+
+/// One object version, with retries, shared with any identical request already in flight.
+async fn fetch_version(
+    ctx: &MountCtx,
+    kind: ObjectType,
+    name: &str,
+    version: &str,
+) -> Result<Arc<Fetched>, AzureError> {
+    let key = FetchKey {
+        vault: ctx.vault_url.clone(),
+        identity: ctx.identity.clone(),
+        kind,
+        name: name.to_owned(),
+        version: version.to_owned(),
     };
-    Ok((file, version))
+    let shared = {
+        let mut map = ctx
+            .in_flight
+            .lock()
+            .map_err(|_| AzureError::Internal("in-flight map poisoned".into()))?;
+        match map.get(&key) {
+            Some(f) => f.clone(),
+            None => {
+                let vault = ctx.vault.clone();
+                let (name, version, deadline) = (name.to_owned(), version.to_owned(), ctx.deadline);
+                let fut: BoxFuture<'static, Result<Arc<Fetched>, AzureError>> = async move {
+                    with_retries(deadline, || {
+                        let vault = vault.clone();
+                        let (name, version) = (name.clone(), version.clone());
+                        async move {
+                            Ok(Arc::new(match kind {
+                                ObjectType::Secret => {
+                                    Fetched::Secret(vault.get_secret(&name, &version).await?)
+                                }
+                                ObjectType::Key => {
+                                    Fetched::Key(vault.get_key(&name, &version).await?)
+                                }
+                                ObjectType::Cert => {
+                                    Fetched::Cert(vault.get_certificate(&name, &version).await?)
+                                }
+                            }))
+                        }
+                    })
+                    .await
+                }
+                .boxed();
+                let shared = fut.shared();
+                map.insert(key.clone(), shared.clone());
+                shared
+            }
+        }
+    };
+    let result = shared.clone().await;
+    if let Ok(mut map) = ctx.in_flight.lock()
+        && map.get(&key).is_some_and(|f| f.ptr_eq(&shared))
+    {
+        map.remove(&key);
+    }
+    result
+}
+
+/// Runs `op` until it succeeds, fails for good, or the next wait would pass `deadline`. Waits
+/// honour the server's Retry-After; otherwise they grow exponentially with jitter.
+async fn with_retries<T, F, Fut>(deadline: Instant, mut op: F) -> Result<T, AzureError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AzureError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && attempt + 1 < MAX_TRIES => {
+                let wait = e.retry_after().unwrap_or_else(|| backoff(attempt));
+                if Instant::now() + wait >= deadline {
+                    // The wait cannot be honoured within the caller's deadline: report the cause now.
+                    return Err(e);
+                }
+                tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = BASE_BACKOFF
+        .saturating_mul(1u32 << attempt.min(8))
+        .min(MAX_BACKOFF);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    base.mul_f64(jitter)
 }
 
 #[async_trait]
@@ -178,5 +400,76 @@ impl Provider for AzureProvider {
 
     fn runtime(&self) -> (&'static str, &'static str) {
         ("keyvol-azure", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_honour_retry_after_within_the_deadline() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let start = Instant::now();
+        let result = with_retries(start + Duration::from_secs(30), || {
+            let c = c.clone();
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(AzureError::Throttled {
+                        object: "o".into(),
+                        detail: "d".into(),
+                        retry_after: Some(Duration::from_secs(5)),
+                    })
+                } else {
+                    Ok(7)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.expect("succeeds"), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert!(
+            Instant::now() - start >= Duration::from_secs(10),
+            "waited as told"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_past_the_deadline_fails_at_once() {
+        let start = Instant::now();
+        let result: Result<(), _> = with_retries(start + Duration::from_secs(10), || async {
+            Err(AzureError::Throttled {
+                object: "o".into(),
+                detail: "d".into(),
+                retry_after: Some(Duration::from_secs(60)),
+            })
+        })
+        .await;
+        assert!(matches!(result, Err(AzureError::Throttled { .. })));
+        assert!(
+            Instant::now() - start < Duration::from_secs(1),
+            "did not sleep past the deadline"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let result: Result<(), _> = with_retries(Instant::now() + Duration::from_secs(10), || {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Err(AzureError::NotFound {
+                    object: "o".into(),
+                    detail: "d".into(),
+                })
+            }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

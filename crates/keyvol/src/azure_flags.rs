@@ -26,6 +26,18 @@ pub struct AzureFlags {
     /// Deadline of one mount, retries included (e.g. 30s, 2m).
     #[arg(long = "azure-mount-timeout", value_parser = humantime::parse_duration, default_value = "100s")]
     pub mount_timeout: std::time::Duration,
+    /// Order PEM certificate chains leaf → intermediates → root (upstream's --construct-pem-chain).
+    #[arg(long = "construct-pem-chain", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub construct_pem_chain: bool,
+    /// Also write `<file>.crt` and `<file>.key` for certificate-backed secrets (upstream's flag).
+    #[arg(long = "write-cert-and-key-in-separate-files", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub write_cert_and_key_in_separate_files: bool,
+    /// Port of AAD Pod Identity's NMI on this node.
+    #[arg(long = "nmi-port", default_value_t = keyvol_azure::identity::DEFAULT_NMI_PORT)]
+    pub nmi_port: u16,
+    /// Base URL of the instance metadata service (managed identity).
+    #[arg(long = "imds-endpoint", default_value = keyvol_azure::identity::DEFAULT_IMDS_ENDPOINT)]
+    pub imds_endpoint: String,
 }
 
 impl AzureFlags {
@@ -41,6 +53,12 @@ impl AzureFlags {
             },
             fetch_concurrency: self.fetch_concurrency,
             mount_timeout: self.mount_timeout,
+            format: keyvol_azure::format::FormatOptions {
+                construct_pem_chain: self.construct_pem_chain,
+                separate_cert_and_key: self.write_cert_and_key_in_separate_files,
+            },
+            nmi_port: self.nmi_port,
+            imds_endpoint: self.imds_endpoint.clone(),
         }
     }
 }
