@@ -1,0 +1,266 @@
+//! NodePublishVolume and NodeUnpublishVolume: the node's state (providers, cluster, locks,
+//! metrics) and the two flows, written as small steps with one rollback rule — a publish that
+//! mounted the tmpfs unmounts it on failure; one that found it mounted leaves the files alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use keyvol_core::provider::DEFAULT_FILE_MODE;
+use keyvol_core::tmpfs;
+use keyvol_core::volume::{self, Backing};
+use keyvol_core::{MountRequest, ObjectVersion};
+
+use crate::cluster::Cluster;
+use crate::crd::{
+    NODE_LABEL, SecretProviderClassObject, SecretProviderClassPodStatus,
+    SecretProviderClassPodStatusStatus, pod_status_name,
+};
+use crate::error::NodeError;
+use crate::locks::VolumeLocks;
+use crate::metrics::Metrics;
+use crate::providers::Providers;
+use crate::request::{PublishRequest, SA_TOKENS};
+
+/// How the node behaves (from the command line).
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// CSI driver name (`--drivername`).
+    pub driver_name: String,
+    /// Node name (`--nodeid`).
+    pub node_id: String,
+    /// `--enable-secret-rotation`: republishes of mounted volumes re-fetch.
+    pub enable_secret_rotation: bool,
+    /// `--rotation-poll-interval`: minimum age of a volume's content before a republish re-fetches.
+    pub rotation_poll_interval: Duration,
+    /// Size cap of each volume's tmpfs, bytes.
+    pub tmpfs_size_bytes: Option<u64>,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Files were fetched and written into a new mount.
+    Mounted,
+    /// A republish re-fetched and the content was swapped (or already current).
+    Refreshed,
+    /// Already mounted and not due for refresh.
+    SkippedNotDue,
+    /// A republish failed; the previous files stay (upstream masks these errors, kubernetes#121271).
+    KeptAfterError,
+}
+
+/// Everything the node service shares between requests.
+pub struct NodeState {
+    /// Configuration.
+    pub config: NodeConfig,
+    /// Provider lookup.
+    pub providers: Providers,
+    /// The Kubernetes API.
+    pub cluster: Arc<dyn Cluster>,
+    /// Per-volume locks.
+    pub locks: VolumeLocks,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl NodeState {
+    /// Serves one NodePublishVolume and counts it.
+    pub async fn publish(&self, req: PublishRequest) -> Result<PublishOutcome, NodeError> {
+        let mut provider = String::new();
+        let result = self.publish_inner(req, &mut provider).await;
+        match &result {
+            Ok(PublishOutcome::KeptAfterError) => {}
+            Ok(_) => self.metrics.publish_ok(&provider),
+            Err(e) => self.metrics.publish_error(&provider, e.code()),
+        }
+        result
+    }
+
+    async fn publish_inner(
+        &self,
+        req: PublishRequest,
+        provider_label: &mut String,
+    ) -> Result<PublishOutcome, NodeError> {
+        let _guard = self.locks.lock(&req.volume_id).await;
+        let mounted = is_mounted(&req.target_path)?;
+        if mounted {
+            if !self.config.enable_secret_rotation {
+                // Idempotent publish: the volume is there and rotation is off.
+                return Ok(PublishOutcome::SkippedNotDue);
+            }
+            if !due_for_refresh(&req.target_path, self.config.rotation_poll_interval) {
+                return Ok(PublishOutcome::SkippedNotDue);
+            }
+        }
+        tracing::info!("node publish volume: {}", req.summary());
+
+        let class = self
+            .cluster
+            .secret_provider_class(&req.pod_namespace, &req.class_name)
+            .await?;
+        let provider_name = class.spec.provider.clone();
+        provider_label.clone_from(&provider_name);
+        if provider_name.is_empty() {
+            return Err(NodeError::InvalidClass(format!(
+                "SecretProviderClass {}/{} has no spec.provider",
+                req.pod_namespace, req.class_name
+            )));
+        }
+        if class.spec.parameters.is_empty() {
+            return Err(NodeError::InvalidClass(format!(
+                "SecretProviderClass {}/{} has no spec.parameters",
+                req.pod_namespace, req.class_name
+            )));
+        }
+        let provider = self.providers.get(&provider_name)?;
+
+        // Class parameters, then the whole volume context over them (upstream's merge), and the
+        // service-account tokens wherever kubelet put them.
+        let mut attributes: BTreeMap<String, String> = class.spec.parameters.clone();
+        attributes.extend(req.volume_context.clone());
+        if let Some(tokens) = req.secrets.get(SA_TOKENS) {
+            attributes.insert(SA_TOKENS.into(), tokens.expose().clone());
+        }
+        let request = MountRequest {
+            attributes,
+            secrets: req.secrets.clone(),
+            default_mode: DEFAULT_FILE_MODE,
+            target_path: req.target_path.display().to_string(),
+            current_versions: Vec::new(),
+        };
+        let started = Instant::now();
+        let backing = Backing::Tmpfs {
+            size_bytes: self.config.tmpfs_size_bytes,
+        };
+        let published = match volume::publish(provider.as_ref(), request, &req.target_path, backing)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if mounted => {
+                let err = NodeError::from(e);
+                self.metrics.rotation_error(&provider_name, err.code());
+                self.metrics.publish_error(&provider_name, err.code());
+                tracing::warn!(error = %crate::error::chain(&err), "republish failed; keeping the current files: {}", req.summary());
+                return Ok(PublishOutcome::KeptAfterError);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.metrics
+            .publish_duration(&provider_name, started.elapsed());
+
+        let status = pod_status(&self.config.node_id, &req, &published.object_versions);
+        if let Err(e) = self.cluster.upsert_pod_status(status).await {
+            if published.mounted_now {
+                let _ = tmpfs::unmount(&req.target_path);
+            }
+            if mounted {
+                tracing::warn!(error = %e, "republish could not update the pod status: {}", req.summary());
+                return Ok(PublishOutcome::KeptAfterError);
+            }
+            return Err(e.into());
+        }
+        if mounted {
+            let rotated = matches!(published.write, keyvol_core::WriteOutcome::Written { .. });
+            self.metrics
+                .rotation(&provider_name, rotated, started.elapsed());
+            Ok(PublishOutcome::Refreshed)
+        } else {
+            tracing::info!(
+                files = published.files.len(),
+                "node publish volume complete: {}",
+                req.summary()
+            );
+            Ok(PublishOutcome::Mounted)
+        }
+    }
+
+    /// Serves one NodeUnpublishVolume: unmount and remove, idempotent, from the mount table.
+    pub async fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), NodeError> {
+        let _guard = self.locks.lock(volume_id).await;
+        volume::unpublish(target)?;
+        tracing::info!(volume = volume_id, target = %target.display(), "node unpublish volume complete");
+        Ok(())
+    }
+}
+
+fn is_mounted(target: &Path) -> Result<bool, NodeError> {
+    match tmpfs::mount_at(target) {
+        Ok(Some(_)) => Ok(std::fs::read_dir(target).is_ok()),
+        Ok(None) => Ok(false),
+        Err(e) => Err(NodeError::Volume(e.into())),
+    }
+}
+
+/// Upstream v1.6's rule: content older than the poll interval (by the target's mtime, which the
+/// atomic writer bumps on every swap) is due for a refresh.
+fn due_for_refresh(target: &Path, interval: Duration) -> bool {
+    match std::fs::metadata(target).and_then(|m| m.modified()) {
+        Ok(mtime) => SystemTime::now()
+            .duration_since(mtime)
+            .map(|age| age >= interval)
+            .unwrap_or(true),
+        Err(_) => true,
+    }
+}
+
+fn pod_status(
+    node_id: &str,
+    req: &PublishRequest,
+    versions: &[ObjectVersion],
+) -> SecretProviderClassPodStatus {
+    let mut objects: Vec<SecretProviderClassObject> = versions
+        .iter()
+        .map(|v| SecretProviderClassObject {
+            id: v.id.clone(),
+            version: v.version.clone(),
+        })
+        .collect();
+    objects.sort();
+    SecretProviderClassPodStatus {
+        metadata: ObjectMeta {
+            name: Some(pod_status_name(
+                &req.pod_name,
+                &req.pod_namespace,
+                &req.class_name,
+            )),
+            namespace: Some(req.pod_namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                NODE_LABEL.to_owned(),
+                node_id.to_owned(),
+            )])),
+            owner_references: (!req.pod_uid.is_empty()).then(|| {
+                vec![OwnerReference {
+                    api_version: "v1".into(),
+                    kind: "Pod".into(),
+                    name: req.pod_name.clone(),
+                    uid: req.pod_uid.clone(),
+                    ..OwnerReference::default()
+                }]
+            }),
+            ..ObjectMeta::default()
+        },
+        status: SecretProviderClassPodStatusStatus {
+            pod_name: req.pod_name.clone(),
+            secret_provider_class_name: req.class_name.clone(),
+            mounted: true,
+            target_path: req.target_path.display().to_string(),
+            objects,
+        },
+    }
+}
+
+/// Where `keyvol node` keeps nothing: state is the mount table. This helper lists the volumes this
+/// node has mounted under kubelet's pods directory, for diagnostics.
+pub fn mounted_volumes(pods_dir: &Path) -> Vec<PathBuf> {
+    tmpfs::mount_table()
+        .map(|t| {
+            t.into_iter()
+                .filter(|m| m.fs_type == "tmpfs" && m.mount_point.starts_with(pods_dir))
+                .map(|m| m.mount_point)
+                .collect()
+        })
+        .unwrap_or_default()
+}
