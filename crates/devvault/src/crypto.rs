@@ -589,6 +589,15 @@ pub fn with_chain(req: &NewCertificate) -> Result<CertMaterial, CryptoError> {
     })
 }
 
+/// A PKCS#10 request (DER) for `req` signed with the PKCS#8 key: the `csr` of a create operation.
+pub fn csr(req: &NewCertificate, key_pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let key = key_pair(key_pkcs8)?;
+    let request = leaf_params(req)?
+        .serialize_request(&key)
+        .map_err(|e| CryptoError::Build(e.to_string()))?;
+    Ok(request.der().to_vec())
+}
+
 fn leaf_params(req: &NewCertificate) -> Result<CertificateParams, CryptoError> {
     let mut params = CertificateParams::new(req.dns_names.clone())
         .map_err(|e| CryptoError::Build(e.to_string()))?;

@@ -1,8 +1,12 @@
-//! The Entra ID (Azure AD) token endpoint, client-credentials grant with a client secret, in
-//! both the v2.0 (`scope`) and the v1 (`resource`) forms.
+//! The Entra ID (Azure AD) endpoints: the token endpoint (client-credentials grant with a client
+//! secret or a federated client assertion, in the v2.0 `scope` form and the v1 `resource` form),
+//! the per-tenant OpenID configuration documents and signing keys, and the instance-discovery
+//! document that MSAL-based clients fetch first.
 //!
 //! Errors use Entra's OAuth shape (`error`, `error_description` with an AADSTS code,
-//! `error_codes`), so SDKs report them the way they report the real service's.
+//! `error_codes`), so SDKs report them the way they report the real service's. URLs in the
+//! discovery documents point back at the host the client used, so a client that reached the dev
+//! vault keeps talking to it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +14,34 @@ use std::sync::Arc;
 use axum::Form;
 use axum::Json;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::directory::{AuthError, Principal};
 use crate::server::AppState;
 use crate::store::unix_now;
+use crate::vault::CallerTag;
+
+/// `client_assertion_type` of federated and certificate credentials.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Tenants every Entra instance also answers to.
+const META_TENANTS: [&str; 3] = ["common", "organizations", "consumers"];
+
+fn form_or_error(
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<HashMap<String, String>, Response> {
+    form.map(|Form(f)| f).map_err(|_| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        )
+    })
+}
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub async fn token_v2(
@@ -24,16 +49,9 @@ pub async fn token_v2(
     Path(tenant): Path<String>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'grant_type'.",
-            );
-        }
+    let form = match form_or_error(form) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     let resource = match form.get("scope") {
         Some(scope) => match scope
@@ -59,23 +77,22 @@ pub async fn token_v2(
             );
         }
     };
-    match authenticate(&state, &tenant, &form) {
-        Ok(client_id) => match state.issuer.issue(&client_id, &resource) {
-            Ok((token, lifetime)) => Json(json!({
+    let principal = match authenticate(&state, &tenant, &form) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    match state.issuer.issue_to(&principal, &resource) {
+        Ok((token, lifetime)) => tagged(
+            Json(json!({
                 "token_type": "Bearer",
                 "expires_in": lifetime,
                 "ext_expires_in": lifetime,
                 "access_token": token,
             }))
             .into_response(),
-            Err(_) => oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90000,
-                "Token signing failed.",
-            ),
-        },
-        Err(resp) => resp,
+            &principal,
+        ),
+        Err(_) => signing_failed(),
     }
 }
 
@@ -85,16 +102,9 @@ pub async fn token_v1(
     Path(tenant): Path<String>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(_) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'grant_type'.",
-            );
-        }
+    let form = match form_or_error(form) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
     let Some(resource) = form.get("resource").cloned() else {
         return oauth_error(
@@ -104,10 +114,14 @@ pub async fn token_v1(
             "The request body must contain the following parameter: 'resource'.",
         );
     };
-    match authenticate(&state, &tenant, &form) {
-        Ok(client_id) => match state.issuer.issue(&client_id, &resource) {
-            Ok((token, lifetime)) => {
-                let now = unix_now();
+    let principal = match authenticate(&state, &tenant, &form) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    match state.issuer.issue_to(&principal, &resource) {
+        Ok((token, lifetime)) => {
+            let now = unix_now();
+            tagged(
                 Json(json!({
                     "token_type": "Bearer",
                     "expires_in": lifetime.to_string(),
@@ -117,34 +131,48 @@ pub async fn token_v1(
                     "resource": resource,
                     "access_token": token,
                 }))
-                .into_response()
-            }
-            Err(_) => oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90000,
-                "Token signing failed.",
-            ),
-        },
-        Err(resp) => resp,
+                .into_response(),
+                &principal,
+            )
+        }
+        Err(_) => signing_failed(),
     }
 }
 
-/// Checks tenant, grant type and client credentials; returns the client id.
+fn tagged(mut resp: Response, principal: &Principal) -> Response {
+    resp.extensions_mut()
+        .insert(CallerTag(principal.client_id.clone()));
+    resp
+}
+
+fn signing_failed() -> Response {
+    oauth_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        90000,
+        "Token signing failed.",
+    )
+}
+
+fn tenant_not_found(tenant: &str) -> Response {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        90002,
+        &format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+        ),
+    )
+}
+
+/// Checks tenant, grant type and the client credential; returns who the token is for.
 fn authenticate(
     state: &AppState,
     tenant: &str,
     form: &HashMap<String, String>,
-) -> Result<String, Response> {
+) -> Result<Principal, Response> {
     if !tenant.eq_ignore_ascii_case(state.issuer.tenant()) {
-        return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            90002,
-            &format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
-            ),
-        ));
+        return Err(tenant_not_found(tenant));
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return Err(oauth_error(
@@ -162,52 +190,103 @@ fn authenticate(
             "The request body must contain the following parameter: 'client_id'.",
         ));
     };
-    let Some(expected) = state.clients.get(client_id) else {
-        return Err(oauth_error(
+    let result = match (form.get("client_secret"), form.get("client_assertion")) {
+        (Some(secret), _) => state.directory.authenticate_secret(client_id, secret),
+        (None, Some(assertion)) => {
+            if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+                return Err(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    50027,
+                    "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+                ));
+            }
+            state.directory.authenticate_assertion(client_id, assertion)
+        }
+        (None, None) => Err(if state.directory.has_app(client_id) {
+            AuthError::NoCredential
+        } else {
+            AuthError::UnknownClient(client_id.clone())
+        }),
+    };
+    result.map_err(|e| auth_error(&e, client_id, tenant))
+}
+
+fn auth_error(e: &AuthError, client_id: &str, tenant: &str) -> Response {
+    let (status, error, code, text) = match e {
+        AuthError::UnknownClient(_) => (
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             700016,
-            &format!(
+            format!(
                 "Application with identifier '{client_id}' was not found in the directory '{tenant}'."
             ),
-        ));
-    };
-    match form.get("client_secret") {
-        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
-            Ok(client_id.clone())
-        }
-        Some(_) => Err(oauth_error(
+        ),
+        AuthError::BadSecret => (
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
-            &format!(
+            format!(
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
             ),
-        )),
-        None => Err(oauth_error(
+        ),
+        AuthError::NoCredential => (
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned(),
+        ),
+        AuthError::MalformedAssertion => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            50027,
+            "JWT token is invalid or malformed.".to_owned(),
+        ),
+        AuthError::UnknownIssuer(iss) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700211,
+            format!("No matching federated identity record found for presented assertion issuer '{iss}'."),
+        ),
+        AuthError::BadSignature => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700027,
+            "Client assertion failed signature validation.".to_owned(),
+        ),
+        AuthError::AssertionTime => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700024,
+            "Client assertion is not within its valid time range.".to_owned(),
+        ),
+        AuthError::NoMatchingFederation {
+            issuer,
+            subject,
+            audience,
+        } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            70021,
+            format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{audience}'."
+            ),
+        ),
+    };
+    oauth_error(status, error, code, &text)
 }
 
 /// An Entra-shaped OAuth error response.
 pub fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
     let trace = crate::store::new_version_id();
+    let now = unix_now();
     let body = json!({
         "error": error,
-        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace}"),
+        "error_description": format!(
+            "AADSTS{code}: {description}\r\nTrace ID: {trace}\r\nCorrelation ID: {trace}\r\nTimestamp: {now}"
+        ),
         "error_codes": [code],
-        "timestamp": humanless_timestamp(),
+        "timestamp": now.to_string(),
         "trace_id": trace,
         "correlation_id": trace,
         "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
@@ -215,6 +294,123 @@ pub fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str
     (status, Json(body)).into_response()
 }
 
-fn humanless_timestamp() -> String {
-    unix_now().to_string()
+fn known_tenant(state: &AppState, tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case(state.issuer.tenant())
+        || META_TENANTS.iter().any(|t| t.eq_ignore_ascii_case(tenant))
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
+pub async fn openid_configuration_v2(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if !known_tenant(&state, &tenant) {
+        return tenant_not_found(&tenant);
+    }
+    let base = format!("https://{}", AppState::request_host(&headers, &uri));
+    let issuer_tenant = if META_TENANTS.iter().any(|t| t.eq_ignore_ascii_case(&tenant)) {
+        "{tenantid}".to_owned()
+    } else {
+        tenant.clone()
+    };
+    Json(json!({
+        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": format!("{base}/{issuer_tenant}/v2.0"),
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    }))
+    .into_response()
+}
+
+/// `GET /{tenant}/.well-known/openid-configuration`, the v1 document.
+pub async fn openid_configuration_v1(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if !known_tenant(&state, &tenant) {
+        return tenant_not_found(&tenant);
+    }
+    let base = format!("https://{}", AppState::request_host(&headers, &uri));
+    Json(json!({
+        "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/common/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": state.issuer.issuer(),
+        "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    }))
+    .into_response()
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys` (and the v1 path): the token signing key.
+pub async fn keys(State(state): State<Arc<AppState>>) -> Response {
+    Json(json!({ "keys": [state.issuer.public_jwk()] })).into_response()
+}
+
+/// `GET /common/discovery/instance`: names this host as the instance for any authority.
+pub async fn instance_discovery(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let host = AppState::request_host(&headers, &uri);
+    let tenant = query
+        .get("authorization_endpoint")
+        .and_then(|a| url::Url::parse(a).ok())
+        .and_then(|u| u.path_segments()?.next().map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| state.issuer.tenant().to_owned());
+    let mut aliases: Vec<Value> = vec![json!(host)];
+    for known in [
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+        "sts.windows.net",
+    ] {
+        if !known.eq_ignore_ascii_case(&host) {
+            aliases.push(json!(known));
+        }
+    }
+    Json(json!({
+        "tenant_discovery_endpoint": format!("https://{host}/{tenant}/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{
+            "preferred_network": host,
+            "preferred_cache": host,
+            "aliases": aliases,
+        }],
+    }))
+    .into_response()
 }

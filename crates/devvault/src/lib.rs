@@ -1,9 +1,20 @@
-//! keyvol-devvault: a local stand-in for Azure Key Vault and Entra ID over real HTTPS.
+//! keyvol-devvault: a local stand-in for Azure Key Vault, Entra ID, IMDS and AAD Pod Identity's
+//! NMI, over real HTTPS, good enough that the official Azure SDKs cannot tell it from the service
+//! on the operations keyvol and its users need.
 //!
-//! [`DevVault::start`] generates a CA and a server certificate ([`tls`]), seeds an in-memory
-//! [`store`] from YAML ([`seed`]), and serves the Key Vault data plane ([`vault`]) and the Entra ID
-//! token endpoint ([`entra`]) on one listener. Tokens are signed JWTs ([`token`]) that the vault
-//! checks on every request, so authentication failures are real ones.
+//! Where to start: [`DevVault::start`] with a [`DevVaultConfig`] (built from a [`Seed`]). It opens
+//! the [`store`] (in memory, or file-backed through [`persist`]), fills it from the seed, makes or
+//! reloads the CA ([`tls`]) and token key ([`token`]), and serves on one HTTPS listener:
+//!
+//! - the Key Vault data plane: [`secrets`], [`keys`], [`certificates`], sharing [`vault`] (the
+//!   401 challenge, token checks, api-versions, errors, paging) and [`access`] (access policies);
+//! - Entra ID ([`entra`]: token endpoint with client secrets and federated assertions, checked by
+//!   the [`directory`]; OpenID and instance-discovery documents);
+//! - IMDS ([`imds`]), also on the optional plain-HTTP identity listener with NMI ([`nmi`]);
+//! - the admin API ([`admin`]): counters and fault rules ([`observe`], [`faults`]).
+//!
+//! Key and certificate material lives in [`crypto`]; certificate policies in [`certpolicy`].
+//! docs/dev-vault.md is the user guide.
 //!
 //! Several vaults are served at once: a request for `https://<name>.vault.azure.net` reaches vault
 //! `<name>`. Clients either resolve those names to the dev vault's address (a hosts entry, or
@@ -12,8 +23,20 @@
 // Handlers return early with a ready `Response` as their error; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
+pub mod admin;
+pub mod certificates;
+pub mod certpolicy;
 pub mod crypto;
+pub mod directory;
 pub mod entra;
+pub mod faults;
+pub mod imds;
+pub mod keys;
+pub mod nmi;
+pub mod observe;
+pub mod persist;
+pub mod secrets;
 pub mod seed;
 pub mod server;
 pub mod store;

@@ -1,29 +1,59 @@
-//! The seed file: which tenant, clients and vault objects a dev vault starts with.
+//! The seed file: the tenant, the identities (service principals, managed identities, pod
+//! identities, federated credentials and the OIDC issuers they trust), and each vault's access
+//! policies and objects (secrets; keys generated or given; certificates generated, with a chain,
+//! or given as PFX or PEM). docs/dev-vault.md has the full reference; in short:
 //!
 //! ```yaml
 //! tenantId: 6b0f2b1e-6a8a-4b5a-9d0e-2f5c3c3a9a11   # optional
 //! clients:
 //!   - clientId: demo-app
-//!     clientSecret: demo-password
+//!     clientSecret: demo-password                  # optional when federated
+//!     federatedCredentials:
+//!       - issuer: https://oidc.example
+//!         subject: system:serviceaccount:default:app
+//! oidcIssuers:
+//!   - issuer: https://oidc.example
+//!     publicKeyPem: "-----BEGIN PUBLIC KEY-----..."
+//! managedIdentities:                                # what IMDS hands out
+//!   - clientId: vm-identity
+//!     systemAssigned: true
+//! podIdentities:                                    # what NMI hands out
+//!   - namespace: default
+//!     clientId: vm-identity
 //! vaults:
 //!   - name: keyvol-demo
+//!     accessPolicies:                               # optional; absent = everyone may do all
+//!       - identity: demo-app
+//!         secrets: [get, list]
 //!     secrets:
 //!       - name: db-password
 //!         value: correct-horse-battery-staple
-//!       - name: api-key
-//!         contentType: text/plain
-//!         versions:               # oldest first; the last one is current
-//!           - value: old-key
-//!           - value: new-key
-//!             version: 0123456789abcdef0123456789abcdef
+//!     keys:
+//!       - name: signing
+//!         kty: EC
+//!         crv: P-384
+//!     certificates:
+//!       - name: web
+//!         subject: CN=web.example
+//!         chain: true
 //! ```
+//!
+//! Errors name the field and never echo values, which may be secrets.
 
-use std::collections::BTreeMap;
-
+use base64::Engine;
 use serde::Deserialize;
+
+use crate::certpolicy;
+use crate::crypto::{self, CertMaterial, KeySpec};
+use crate::store::{
+    Attributes, KeyVersion, NewCertVersion, NewSecret, Store, StoreError, Tags, unix_now,
+};
 
 /// Tenant used when the seed names none.
 pub const DEFAULT_TENANT: &str = "72f3b6e9-3c5a-4d6b-9a1e-0c2d4e6f8a10";
+
+/// The audience Entra expects on federated assertions by default.
+pub const DEFAULT_FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 /// Why a seed could not be loaded. Messages never echo the seed's text, which holds secrets.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +71,13 @@ pub enum SeedError {
     },
 }
 
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SeedError {
+    SeedError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
 /// A whole seed.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -48,9 +85,18 @@ pub struct Seed {
     /// Directory (tenant) id the vault and token endpoint use.
     #[serde(default)]
     pub tenant_id: Option<String>,
-    /// Applications that may get tokens with a client secret.
+    /// Applications (service principals).
     #[serde(default)]
     pub clients: Vec<SeedClient>,
+    /// Managed identities of the "VM" that IMDS serves.
+    #[serde(default)]
+    pub managed_identities: Vec<SeedManagedIdentity>,
+    /// Pod to identity bindings that the NMI endpoint serves.
+    #[serde(default)]
+    pub pod_identities: Vec<SeedPodIdentity>,
+    /// OIDC issuers whose tokens may be presented as client assertions.
+    #[serde(default)]
+    pub oidc_issuers: Vec<SeedIssuer>,
     /// Vaults and their objects.
     #[serde(default)]
     pub vaults: Vec<SeedVault>,
@@ -62,8 +108,15 @@ pub struct Seed {
 pub struct SeedClient {
     /// Application (client) id.
     pub client_id: String,
-    /// Its secret.
+    /// Its secret; empty means the client has none (federated credentials only).
+    #[serde(default)]
     pub client_secret: String,
+    /// Object id (defaults to the client id).
+    #[serde(default)]
+    pub object_id: Option<String>,
+    /// Federated identity credentials.
+    #[serde(default)]
+    pub federated_credentials: Vec<SeedFederatedCredential>,
 }
 
 impl std::fmt::Debug for SeedClient {
@@ -74,15 +127,111 @@ impl std::fmt::Debug for SeedClient {
     }
 }
 
+/// A federated identity credential: tokens from `issuer` about `subject` for `audience`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedFederatedCredential {
+    /// Issuer URL, matched exactly against the assertion's `iss`.
+    pub issuer: String,
+    /// Subject, matched exactly against `sub`.
+    pub subject: String,
+    /// Audience (default `api://AzureADTokenExchange`).
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+impl SeedFederatedCredential {
+    /// The audience in force.
+    pub fn audience(&self) -> &str {
+        self.audience
+            .as_deref()
+            .unwrap_or(DEFAULT_FEDERATED_AUDIENCE)
+    }
+}
+
+/// A managed identity assigned to the "VM".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedManagedIdentity {
+    /// Client id.
+    pub client_id: String,
+    /// Object (principal) id (defaults to the client id).
+    #[serde(default)]
+    pub object_id: Option<String>,
+    /// ARM resource id of a user-assigned identity.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// True for the system-assigned identity (at most one).
+    #[serde(default)]
+    pub system_assigned: bool,
+    /// Federated identity credentials (workload identity with a user-assigned identity).
+    #[serde(default)]
+    pub federated_credentials: Vec<SeedFederatedCredential>,
+}
+
+/// A pod's identity, as AAD Pod Identity's AzureIdentityBinding gave it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedPodIdentity {
+    /// Pod namespace.
+    pub namespace: String,
+    /// Pod name; absent means every pod in the namespace.
+    #[serde(default)]
+    pub pod_name: Option<String>,
+    /// Client id of the identity.
+    pub client_id: String,
+}
+
+/// An OIDC issuer and the keys that verify its tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedIssuer {
+    /// Issuer URL.
+    pub issuer: String,
+    /// A public key (SPKI PEM, RSA or EC).
+    #[serde(default)]
+    pub public_key_pem: Option<String>,
+    /// A JSON Web Key Set.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+}
+
 /// One vault.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SeedVault {
     /// Vault name (3-24 of `0-9a-zA-Z-`).
     pub name: String,
+    /// Who may do what; absent means every identity may do everything.
+    #[serde(default)]
+    pub access_policies: Option<Vec<SeedAccessPolicy>>,
     /// Secrets in the vault.
     #[serde(default)]
     pub secrets: Vec<SeedSecret>,
+    /// Keys.
+    #[serde(default)]
+    pub keys: Vec<SeedKey>,
+    /// Certificates.
+    #[serde(default)]
+    pub certificates: Vec<SeedCertificate>,
+}
+
+/// Permissions of one identity, per object kind, named as in Key Vault access policies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedAccessPolicy {
+    /// Client id or object id.
+    pub identity: String,
+    /// Secret permissions (`get`, `list`, `set`, `delete`, `recover`, `purge`, or `all`).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Key permissions (`get`, `list`, `create`, `update`, `delete`, `recover`, `purge`, `all`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Certificate permissions (`get`, `list`, `create`, `import`, `update`, `delete`, `recover`,
+    /// `purge`, `all`).
+    #[serde(default)]
+    pub certificates: Vec<String>,
 }
 
 /// One secret with one or more versions.
@@ -99,7 +248,16 @@ pub struct SeedSecret {
     pub content_type: Option<String>,
     /// Tags for the shorthand form.
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
+    /// Enabled flag for the shorthand form.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Not-before (Unix seconds) for the shorthand form.
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    /// Expiry (Unix seconds) for the shorthand form.
+    #[serde(default)]
+    pub exp: Option<i64>,
     /// Versions, oldest first.
     #[serde(default)]
     pub versions: Vec<SeedSecretVersion>,
@@ -128,9 +286,114 @@ pub struct SeedSecretVersion {
     /// Whether the version is enabled (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Not-before.
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    /// Expiry.
+    #[serde(default)]
+    pub exp: Option<i64>,
     /// Tags.
     #[serde(default)]
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
+}
+
+/// A key: generated from `kty`/`keySize`/`crv`, or given as a private key PEM.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedKey {
+    /// Key name.
+    pub name: String,
+    /// `RSA` (default) or `EC`.
+    #[serde(default)]
+    pub kty: Option<String>,
+    /// RSA size (2048 default, 3072, 4096).
+    #[serde(default)]
+    pub key_size: Option<u32>,
+    /// EC curve (P-256 default, P-384, P-521).
+    #[serde(default)]
+    pub crv: Option<String>,
+    /// A private key to use instead of generating one (PKCS#8, PKCS#1 or SEC1 PEM).
+    #[serde(default)]
+    pub private_key_pem: Option<String>,
+    /// Permitted operations (the type's defaults when absent).
+    #[serde(default)]
+    pub key_ops: Option<Vec<String>>,
+    /// Fixed version id.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Enabled flag.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl std::fmt::Debug for SeedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedKey")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate: generated (self-signed, or under a generated chain), or given as PFX or PEM.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedCertificate {
+    /// Certificate name.
+    pub name: String,
+    /// Subject for generated certificates (default `CN=<name>`).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// DNS names for generated certificates.
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+    /// Validity of generated certificates in months (default 12).
+    #[serde(default)]
+    pub validity_months: Option<u32>,
+    /// Key type of generated certificates (`RSA` default, `EC`).
+    #[serde(default)]
+    pub kty: Option<String>,
+    /// RSA size of generated certificates.
+    #[serde(default)]
+    pub key_size: Option<u32>,
+    /// Curve of generated EC certificates.
+    #[serde(default)]
+    pub crv: Option<String>,
+    /// Generate the leaf under a fresh intermediate and root instead of self-signing.
+    #[serde(default)]
+    pub chain: bool,
+    /// The backing secret's content type (`application/x-pkcs12` default, or
+    /// `application/x-pem-file`).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// A PFX to import, base64.
+    #[serde(default)]
+    pub pfx: Option<String>,
+    /// The PFX's password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A PEM (private key and certificates) to import.
+    #[serde(default)]
+    pub pem: Option<String>,
+    /// Fixed version id.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Enabled flag.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl std::fmt::Debug for SeedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeedCertificate")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Seed {
@@ -154,47 +417,228 @@ impl Seed {
     }
 
     fn check(&self) -> Result<(), SeedError> {
+        if self
+            .managed_identities
+            .iter()
+            .filter(|m| m.system_assigned)
+            .count()
+            > 1
+        {
+            return Err(invalid(
+                "managedIdentities",
+                "at most one identity may be systemAssigned",
+            ));
+        }
+        for (i, iss) in self.oidc_issuers.iter().enumerate() {
+            if iss.public_key_pem.is_none() && iss.jwks.is_none() {
+                return Err(invalid(
+                    format!("oidcIssuers[{i}]"),
+                    "give publicKeyPem or jwks",
+                ));
+            }
+        }
         for (i, v) in self.vaults.iter().enumerate() {
             if !valid_vault_name(&v.name) {
-                return Err(SeedError::Invalid {
-                    field: format!("vaults[{i}].name"),
-                    reason: format!(
+                return Err(invalid(
+                    format!("vaults[{i}].name"),
+                    format!(
                         "{:?} must be 3-24 characters of 0-9, a-z, A-Z and '-'",
                         v.name
                     ),
-                });
+                ));
+            }
+            let names = v
+                .secrets
+                .iter()
+                .map(|s| ("secrets", &s.name))
+                .chain(v.keys.iter().map(|k| ("keys", &k.name)))
+                .chain(v.certificates.iter().map(|c| ("certificates", &c.name)));
+            for (j, (kind, name)) in names.enumerate() {
+                if !valid_object_name(name) {
+                    return Err(invalid(
+                        format!("vaults[{i}].{kind}: object {j}"),
+                        format!("{name:?} must be 1-127 characters of 0-9, a-z, A-Z and '-'"),
+                    ));
+                }
             }
             for (j, s) in v.secrets.iter().enumerate() {
                 let field = format!("vaults[{i}].secrets[{j}]");
-                if !valid_object_name(&s.name) {
-                    return Err(SeedError::Invalid {
-                        field: format!("{field}.name"),
-                        reason: format!(
-                            "{:?} must be 1-127 characters of 0-9, a-z, A-Z and '-'",
-                            s.name
-                        ),
-                    });
-                }
                 if s.value.is_some() != s.versions.is_empty() {
-                    return Err(SeedError::Invalid {
-                        field,
-                        reason: "give either value or versions".into(),
-                    });
+                    return Err(invalid(field, "give either value or versions"));
                 }
                 for (k, ver) in s.versions.iter().enumerate() {
                     if let Some(id) = &ver.version
                         && !valid_version(id)
                     {
-                        return Err(SeedError::Invalid {
-                            field: format!("{field}.versions[{k}].version"),
-                            reason: "must be 32 lowercase hex characters".into(),
-                        });
+                        return Err(invalid(
+                            format!("{field}.versions[{k}].version"),
+                            "must be 32 lowercase hex characters",
+                        ));
                     }
+                }
+            }
+            for (j, c) in v.certificates.iter().enumerate() {
+                if c.pfx.is_some() && c.pem.is_some() {
+                    return Err(invalid(
+                        format!("vaults[{i}].certificates[{j}]"),
+                        "give at most one of pfx and pem",
+                    ));
                 }
             }
         }
         Ok(())
     }
+
+    /// Fills `store` with the seed's vaults. A vault the store already holds (a file-backed
+    /// store on a later start) is left as it is: stored data wins over the seed.
+    pub fn populate(&self, store: &Store) -> Result<(), SeedError> {
+        for (i, v) in self.vaults.iter().enumerate() {
+            if !store.add_vault(&v.name) {
+                continue;
+            }
+            let vault = &v.name;
+            for (j, s) in v.secrets.iter().enumerate() {
+                let versions: Vec<NewSecret> = match &s.value {
+                    Some(value) => vec![NewSecret {
+                        value: value.clone(),
+                        content_type: s.content_type.clone(),
+                        tags: s.tags.clone(),
+                        enabled: s.enabled,
+                        nbf: s.nbf,
+                        exp: s.exp,
+                        version: None,
+                    }],
+                    None => s
+                        .versions
+                        .iter()
+                        .map(|ver| NewSecret {
+                            value: ver.value.clone(),
+                            content_type: ver
+                                .content_type
+                                .clone()
+                                .or_else(|| s.content_type.clone()),
+                            enabled: ver.enabled,
+                            nbf: ver.nbf,
+                            exp: ver.exp,
+                            tags: ver.tags.clone(),
+                            version: ver.version.clone(),
+                        })
+                        .collect(),
+                };
+                for new in versions {
+                    store
+                        .set_secret(vault, &s.name, new)
+                        .map_err(|e| invalid(format!("vaults[{i}].secrets[{j}]"), e.to_string()))?;
+                }
+            }
+            for (j, k) in v.keys.iter().enumerate() {
+                let field = format!("vaults[{i}].keys[{j}]");
+                let version = key_version(k).map_err(|reason| invalid(&field, reason))?;
+                store
+                    .write(vault, |vt| vt.keys.add(&k.name, version).map(|_| ()))
+                    .map_err(|e: StoreError| invalid(&field, e.to_string()))?;
+            }
+            for (j, c) in v.certificates.iter().enumerate() {
+                let field = format!("vaults[{i}].certificates[{j}]");
+                seed_certificate(store, vault, c).map_err(|reason| invalid(&field, reason))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn key_version(k: &SeedKey) -> Result<KeyVersion, String> {
+    let pkcs8 = match &k.private_key_pem {
+        Some(pem) => crypto::pkcs8_from_pem(pem).map_err(|e| e.to_string())?,
+        None => KeySpec::parse(
+            k.kty.as_deref().unwrap_or("RSA"),
+            k.key_size,
+            k.crv.as_deref(),
+        )
+        .and_then(KeySpec::generate)
+        .map_err(|e| e.to_string())?,
+    };
+    let jwk = crypto::jwk_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    let key_ops = k.key_ops.clone().unwrap_or_else(|| jwk.default_ops());
+    Ok(KeyVersion {
+        version: k
+            .version
+            .clone()
+            .unwrap_or_else(crate::store::new_version_id),
+        pkcs8,
+        jwk,
+        key_ops,
+        attributes: Attributes::new(k.enabled, None, None, unix_now()),
+        tags: k.tags.clone(),
+        managed: false,
+        exportable: false,
+    })
+}
+
+fn seed_certificate(store: &Store, vault: &str, c: &SeedCertificate) -> Result<(), String> {
+    let content_type = c
+        .content_type
+        .clone()
+        .unwrap_or_else(|| crypto::CONTENT_TYPE_PKCS12.to_owned());
+    let (material, issuer): (CertMaterial, &str) = if let Some(pfx) = &c.pfx {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(pfx.trim())
+            .map_err(|_| "pfx is not base64".to_owned())?;
+        let m = CertMaterial::from_pfx(&bytes, c.password.as_deref().unwrap_or(""))
+            .map_err(|e| e.to_string())?;
+        (m, "Unknown")
+    } else if let Some(pem) = &c.pem {
+        (
+            CertMaterial::from_pem(pem).map_err(|e| e.to_string())?,
+            "Unknown",
+        )
+    } else {
+        let req = crypto::NewCertificate {
+            subject: c
+                .subject
+                .clone()
+                .unwrap_or_else(|| format!("CN={}", c.name)),
+            dns_names: c.dns_names.clone(),
+            validity_months: c
+                .validity_months
+                .unwrap_or(certpolicy::DEFAULT_VALIDITY_MONTHS),
+            key: KeySpec::parse(
+                c.kty.as_deref().unwrap_or("RSA"),
+                c.key_size,
+                c.crv.as_deref(),
+            )
+            .map_err(|e| e.to_string())?,
+        };
+        let m = if c.chain {
+            crypto::with_chain(&req)
+        } else {
+            crypto::self_signed(&req)
+        }
+        .map_err(|e| e.to_string())?;
+        (m, "Self")
+    };
+    let now = unix_now();
+    let policy =
+        certpolicy::describe(&material, &content_type, issuer, now).map_err(|e| e.to_string())?;
+    let policy_ct = certpolicy::content_type_of(&policy)?;
+    debug_assert_eq!(policy_ct, content_type);
+    store
+        .write(vault, |v| {
+            v.add_certificate(
+                &c.name,
+                NewCertVersion {
+                    material: &material,
+                    policy,
+                    enabled: c.enabled,
+                    tags: c.tags.clone(),
+                    pending: None,
+                    version: c.version.clone(),
+                },
+                now,
+            )
+            .map(|_| ())
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// Key Vault's vault name rule: 3-24 of `0-9a-zA-Z-`.
@@ -235,5 +679,47 @@ mod tests {
         let err = Seed::from_yaml("clients:\n- clientId: a\n  clientSecret: [hunter2\n")
             .expect_err("syntax");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn keys_and_certificates_are_generated_or_taken_from_the_seed() {
+        let made = crypto::with_chain(&crypto::NewCertificate {
+            subject: "CN=given".into(),
+            dns_names: vec![],
+            validity_months: 6,
+            key: KeySpec::Ec(crypto::Curve::P256),
+        })
+        .expect("cert");
+        let pem_yaml = made.to_pem().replace('\n', "\n      ");
+        let yaml = format!(
+            "vaults:\n- name: kv1\n  keys:\n  - name: rsa\n    keySize: 3072\n  - name: ec\n    kty: EC\n    crv: P-521\n  certificates:\n  - name: gen\n    chain: true\n    contentType: application/x-pem-file\n  - name: given\n    pem: |\n      {pem_yaml}\n"
+        );
+        let seed = Seed::from_yaml(&yaml).expect("parses");
+        let store = Store::in_memory();
+        seed.populate(&store).expect("populate");
+        store
+            .read("kv1", |v| {
+                let rsa = v.keys.get("rsa").and_then(|e| e.latest()).expect("rsa");
+                assert_eq!(rsa.jwk.rsa_bits(), Some(3072));
+                let ec = v.keys.get("ec").and_then(|e| e.latest()).expect("ec");
+                assert_eq!(ec.jwk.crv.as_deref(), Some("P-521"));
+                let gen_secret = v.secrets.get("gen").and_then(|e| e.latest()).expect("gen");
+                assert_eq!(gen_secret.value.matches("BEGIN CERTIFICATE").count(), 3);
+                let given = v
+                    .certificates
+                    .get("given")
+                    .and_then(|e| e.latest())
+                    .expect("given");
+                assert_eq!(given.cer, made.chain[0]);
+            })
+            .expect("vault");
+        // A second populate leaves an existing vault alone.
+        seed.populate(&store).expect("again");
+        assert_eq!(
+            store
+                .read("kv1", |v| v.keys.get("rsa").map(|e| e.versions.len()))
+                .expect("read"),
+            Some(1)
+        );
     }
 }

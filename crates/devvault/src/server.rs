@@ -1,25 +1,39 @@
-//! Starting and stopping a dev vault: configuration, the shared state, the router and the TLS
-//! listener.
+//! Starting and stopping a dev vault: configuration, the shared state, the routers, the HTTPS
+//! listener (Key Vault, Entra ID, IMDS, admin) and the optional plain-HTTP identity listener
+//! (IMDS and NMI, as a node's 169.254.169.254 and NMI's port 2579 are plain HTTP).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum_server::tls_rustls::RustlsConfig;
 
+use crate::access::AccessPolicies;
+use crate::directory::Directory;
+use crate::faults::{FaultError, FaultRule, Faults};
+use crate::nmi::NotReady;
+use crate::observe::{Counters, Observed};
+use crate::persist::{Db, PersistError};
 use crate::seed::{Seed, SeedError};
 use crate::store::Store;
+use crate::tls::CaKeys;
 use crate::token::TokenIssuer;
-use crate::{entra, tls, vault};
+use crate::{admin, certificates, entra, imds, keys, nmi, observe, secrets, tls, vault};
 
 /// DNS suffix of public-cloud vaults.
 pub const DEFAULT_VAULT_SUFFIX: &str = "vault.azure.net";
 /// Authority named in challenges by default.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// Keys of the dev vault's own state in the data store.
+const META_CA_CERT: &str = "ca.cert.pem";
+const META_CA_KEY: &str = "ca.key.pem";
+const META_TOKEN_KEY: &str = "token.key.pem";
 
 /// How to run a dev vault.
 #[derive(Debug, Clone)]
@@ -36,10 +50,22 @@ pub struct DevVaultConfig {
     pub extra_hosts: Vec<String>,
     /// Where to write the CA certificate (PEM), if anywhere.
     pub ca_file: Option<PathBuf>,
+    /// Tenant id, overriding the seed's.
+    pub tenant: Option<String>,
+    /// Data directory for the file-backed store; in memory when absent.
+    pub data_dir: Option<PathBuf>,
+    /// Plain-HTTP listener for IMDS and NMI, if any.
+    pub identity_listen: Option<SocketAddr>,
+    /// Fault rules in force at start.
+    pub faults: Vec<FaultRule>,
+    /// NMI answers 404 to this many calls first.
+    pub nmi_not_ready: u64,
+    /// Serve the admin API.
+    pub admin: bool,
 }
 
 impl DevVaultConfig {
-    /// Defaults: loopback, a free port, public-cloud names.
+    /// Defaults: loopback, a free port, public-cloud names, in memory, admin API on, no faults.
     pub fn new(seed: Seed) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -48,6 +74,12 @@ impl DevVaultConfig {
             authority: DEFAULT_AUTHORITY.into(),
             extra_hosts: Vec::new(),
             ca_file: None,
+            tenant: None,
+            data_dir: None,
+            identity_listen: None,
+            faults: Vec::new(),
+            nmi_not_ready: 0,
+            admin: true,
         }
     }
 }
@@ -64,6 +96,12 @@ pub enum DevVaultError {
     /// Token key generation failed.
     #[error(transparent)]
     Key(#[from] crate::token::KeyError),
+    /// The data directory could not be used.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// A fault rule is invalid.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
     /// The listen address could not be bound.
     #[error("failed to listen on {addr}")]
     Bind {
@@ -90,12 +128,20 @@ pub struct AppState {
     pub store: Store,
     /// Token minting and checking.
     pub issuer: TokenIssuer,
-    /// Client id to client secret.
-    pub clients: BTreeMap<String, String>,
+    /// Applications, managed identities, pod bindings, trusted issuers.
+    pub directory: Directory,
+    /// Access policies per vault.
+    pub policies: AccessPolicies,
     /// Vault DNS suffix.
     pub vault_suffix: String,
     /// Authority URL for challenges.
     pub authority: String,
+    /// Fault rules.
+    pub faults: Arc<Faults>,
+    /// Request counters.
+    pub counters: Arc<Counters>,
+    /// NMI calls still to answer "not ready".
+    pub nmi_not_ready: NotReady,
 }
 
 impl AppState {
@@ -142,18 +188,55 @@ pub fn split_port(host: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// Builds the router.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+fn observed(state: &AppState) -> Arc<Observed> {
+    Arc::new(Observed {
+        faults: state.faults.clone(),
+        counters: state.counters.clone(),
+    })
+}
+
+/// The HTTPS router: Key Vault, Entra ID, IMDS and (when `admin`) the admin API.
+pub fn router(state: Arc<AppState>, admin: bool) -> Router {
+    let served = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(entra::token_v2))
         .route("/{tenant}/oauth2/token", post(entra::token_v1))
         .route(
-            "/secrets/{name}",
-            get(vault::get_secret).put(vault::set_secret),
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(entra::openid_configuration_v2),
         )
-        .route("/secrets/{name}/", get(vault::get_secret))
-        .route("/secrets/{name}/{version}", get(vault::get_secret_version))
-        .fallback(vault::not_found)
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(entra::openid_configuration_v1),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(entra::keys))
+        .route("/common/discovery/keys", get(entra::keys))
+        .route("/common/discovery/instance", get(entra::instance_discovery))
+        .route("/metadata/identity/oauth2/token", get(imds::token))
+        .merge(secrets::routes())
+        .merge(keys::routes())
+        .merge(certificates::routes())
+        .route_layer(from_fn_with_state(observed(&state), observe::layer));
+    let app = if admin {
+        served.merge(admin::routes())
+    } else {
+        served
+    };
+    app.fallback(vault::not_found).with_state(state)
+}
+
+/// The plain-HTTP identity router: IMDS and NMI (and the admin API when `admin`).
+pub fn identity_router(state: Arc<AppState>, admin: bool) -> Router {
+    let served = Router::new()
+        .route("/metadata/identity/oauth2/token", get(imds::token))
+        .route("/host/token", get(nmi::token))
+        .route("/host/token/", get(nmi::token))
+        .route_layer(from_fn_with_state(observed(&state), observe::layer));
+    let app = if admin {
+        served.merge(admin::routes())
+    } else {
+        served
+    };
+    app.fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n").into_response() })
         .with_state(state)
 }
 
@@ -163,16 +246,41 @@ pub struct DevVault;
 /// A running dev vault.
 pub struct RunningDevVault {
     addr: SocketAddr,
+    identity_addr: Option<SocketAddr>,
     ca_pem: String,
     tenant: String,
+    state: Arc<AppState>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    identity: Option<(
+        Arc<tokio::sync::Notify>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    )>,
+}
+
+fn bind(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), DevVaultError> {
+    let bind_err = |source| DevVaultError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, local))
+}
+
+fn meta_text(db: &Db, key: &str) -> Result<Option<String>, PersistError> {
+    Ok(db.meta(key)?.and_then(|b| String::from_utf8(b).ok()))
 }
 
 impl DevVault {
-    /// Generates keys, binds the listener and starts serving in the background.
+    /// Opens the store, seeds it, generates (or reloads) keys, binds the listeners and starts
+    /// serving in the background.
     pub async fn start(config: DevVaultConfig) -> Result<RunningDevVault, DevVaultError> {
-        let tenant = config.seed.tenant().to_owned();
+        let tenant = config
+            .tenant
+            .clone()
+            .unwrap_or_else(|| config.seed.tenant().to_owned());
+        for rule in &config.faults {
+            rule.check()?;
+        }
         let mut names = vec![
             config.vault_suffix.clone(),
             format!("*.{}", config.vault_suffix),
@@ -188,64 +296,110 @@ impl DevVault {
         names.extend(config.extra_hosts.iter().cloned());
         names.sort();
         names.dedup();
-        let identity = tls::generate(&names)?;
+
+        let db = config.data_dir.as_deref().map(Db::open).transpose()?;
+        let stored_ca = match &db {
+            Some(db) => match (meta_text(db, META_CA_CERT)?, meta_text(db, META_CA_KEY)?) {
+                (Some(cert_pem), Some(key_pem)) => Some(CaKeys { cert_pem, key_pem }),
+                _ => None,
+            },
+            None => None,
+        };
+        let identity = tls::generate_with(&names, stored_ca.as_ref())?;
+        let issuer = match db
+            .as_ref()
+            .map(|db| meta_text(db, META_TOKEN_KEY))
+            .transpose()?
+            .flatten()
+        {
+            Some(pem) => TokenIssuer::with_key_pem(&tenant, &pem)?,
+            None => TokenIssuer::new(&tenant)?,
+        };
+        if let Some(db) = &db {
+            if stored_ca.is_none() {
+                db.set_meta(META_CA_CERT, identity.ca.cert_pem.as_bytes())?;
+                db.set_meta(META_CA_KEY, identity.ca.key_pem.as_bytes())?;
+            }
+            db.set_meta(META_TOKEN_KEY, issuer.key_pem().as_bytes())?;
+        }
         if let Some(path) = &config.ca_file {
             std::fs::write(path, &identity.ca_pem).map_err(|source| DevVaultError::CaFile {
                 path: path.clone(),
                 source,
             })?;
         }
+        let store = match db {
+            Some(db) => Store::with_db(db)?,
+            None => Store::in_memory(),
+        };
+        config.seed.populate(&store)?;
+        let nmi_not_ready = NotReady::default();
+        nmi_not_ready.set(config.nmi_not_ready);
         let state = Arc::new(AppState {
-            store: Store::from_seed(&config.seed),
-            issuer: TokenIssuer::new(&tenant)?,
-            clients: config
-                .seed
-                .clients
-                .iter()
-                .map(|c| (c.client_id.clone(), c.client_secret.clone()))
-                .collect(),
+            store,
+            issuer,
+            directory: Directory::from_seed(&config.seed)?,
+            policies: AccessPolicies::from_seed(&config.seed),
             vault_suffix: config.vault_suffix.clone(),
             authority: config.authority.trim_end_matches('/').to_owned(),
+            faults: Arc::new(Faults::new(config.faults.clone())),
+            counters: Arc::new(Counters::default()),
+            nmi_not_ready,
         });
-        let listener =
-            std::net::TcpListener::bind(config.listen).map_err(|source| DevVaultError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| DevVaultError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| DevVaultError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+
+        let (listener, addr) = bind(config.listen)?;
         let server = axum_server::from_tcp_rustls(
             listener,
             RustlsConfig::from_config(identity.server_config),
         )
         .map_err(|source| DevVaultError::Bind { addr, source })?;
         let handle = axum_server::Handle::new();
-        let app = router(state);
+        let app = router(state.clone(), config.admin);
         let task = tokio::spawn(server.handle(handle.clone()).serve(app.into_make_service()));
+
+        let mut identity_addr = None;
+        let mut identity_task = None;
+        if let Some(listen) = config.identity_listen {
+            let (std_listener, local) = bind(listen)?;
+            let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|source| {
+                DevVaultError::Bind {
+                    addr: local,
+                    source,
+                }
+            })?;
+            let stop = Arc::new(tokio::sync::Notify::new());
+            let stopped = stop.clone();
+            let app = identity_router(state.clone(), config.admin);
+            let task = tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stopped.notified().await })
+                    .await
+            });
+            identity_addr = Some(local);
+            identity_task = Some((stop, task));
+        }
         Ok(RunningDevVault {
             addr,
+            identity_addr,
             ca_pem: identity.ca_pem,
             tenant,
+            state,
             handle,
             task,
+            identity: identity_task,
         })
     }
 }
 
 impl RunningDevVault {
-    /// The bound address.
+    /// The bound HTTPS address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound plain-HTTP identity (IMDS, NMI) address, if one was asked for.
+    pub fn identity_addr(&self) -> Option<SocketAddr> {
+        self.identity_addr
     }
 
     /// The CA certificate clients must trust, PEM.
@@ -258,10 +412,24 @@ impl RunningDevVault {
         &self.tenant
     }
 
-    /// Stops accepting connections and waits for the server task.
+    /// The request counters.
+    pub fn counters(&self) -> &Counters {
+        &self.state.counters
+    }
+
+    /// The fault rules (replace them to change faults at runtime).
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// Stops accepting connections and waits for the server tasks.
     pub async fn shutdown(self) {
         self.handle
             .graceful_shutdown(Some(std::time::Duration::from_secs(1)));
+        if let Some((stop, task)) = self.identity {
+            stop.notify_one();
+            let _ = task.await;
+        }
         let _ = self.task.await;
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::directory::Principal;
 use crate::store::unix_now;
 
 /// Lifetime of issued tokens (Entra's default for app tokens is 60-90 minutes).
@@ -76,6 +77,9 @@ pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     tenant: String,
+    key_pem: String,
+    public_jwk: serde_json::Value,
+    kid: String,
 }
 
 /// Failure to create the signing key.
@@ -88,15 +92,41 @@ impl TokenIssuer {
     pub fn new(tenant: &str) -> Result<Self, KeyError> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| KeyError(e.to_string()))?;
-        let encoding = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
-            .map_err(|e| KeyError(e.to_string()))?;
+        Self::with_key_pem(tenant, &key.serialize_pem())
+    }
+
+    /// An issuer signing with a stored P-256 key (PKCS#8 PEM), so tokens outlive a restart.
+    pub fn with_key_pem(tenant: &str, pem: &str) -> Result<Self, KeyError> {
+        let key = rcgen::KeyPair::from_pem(pem).map_err(|e| KeyError(e.to_string()))?;
+        let encoding =
+            EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| KeyError(e.to_string()))?;
         let decoding = DecodingKey::from_ec_pem(key.public_key_pem().as_bytes())
             .map_err(|e| KeyError(e.to_string()))?;
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        let kid = crate::crypto::x5t(&spki);
+        let jwk = crate::crypto::jwk_from_spki(&spki).map_err(|e| KeyError(e.to_string()))?;
+        let mut public_jwk = serde_json::to_value(jwk).map_err(|e| KeyError(e.to_string()))?;
+        public_jwk["kid"] = serde_json::json!(kid);
+        public_jwk["use"] = serde_json::json!("sig");
+        public_jwk["alg"] = serde_json::json!("ES256");
         Ok(Self {
             encoding,
             decoding,
             tenant: tenant.to_owned(),
+            key_pem: pem.to_owned(),
+            public_jwk,
+            kid,
         })
+    }
+
+    /// The signing key, PKCS#8 PEM, for the file-backed store.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// The public signing key as a JWK (with `kid`), for the discovery documents.
+    pub fn public_jwk(&self) -> serde_json::Value {
+        self.public_jwk.clone()
     }
 
     /// The tenant this issuer speaks for.
@@ -109,8 +139,23 @@ impl TokenIssuer {
         format!("https://sts.windows.net/{}/", self.tenant)
     }
 
-    /// Mints a token for `client_id` and resource `audience`.
+    /// Mints a token for `client_id` (object id the same) and resource `audience`.
     pub fn issue(&self, client_id: &str, audience: &str) -> Result<(String, i64), KeyError> {
+        self.issue_to(
+            &Principal {
+                client_id: client_id.to_owned(),
+                object_id: client_id.to_owned(),
+            },
+            audience,
+        )
+    }
+
+    /// Mints a token for `principal` and resource `audience`.
+    pub fn issue_to(
+        &self,
+        principal: &Principal,
+        audience: &str,
+    ) -> Result<(String, i64), KeyError> {
         let now = unix_now();
         let lifetime = i64::try_from(TOKEN_LIFETIME.as_secs()).unwrap_or(3600);
         let claims = Claims {
@@ -119,13 +164,15 @@ impl TokenIssuer {
             iat: now,
             nbf: now - 300,
             exp: now + lifetime,
-            appid: client_id.to_owned(),
-            oid: client_id.to_owned(),
-            sub: client_id.to_owned(),
+            appid: principal.client_id.clone(),
+            oid: principal.object_id.clone(),
+            sub: principal.object_id.clone(),
             tid: self.tenant.clone(),
             ver: "1.0".into(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.encoding)
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| KeyError(e.to_string()))?;
         Ok((token, lifetime))
     }

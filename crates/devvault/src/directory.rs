@@ -1,0 +1,491 @@
+//! The identity directory: the applications, managed identities and pod bindings the seed
+//! declares, the OIDC issuers trusted for federated credentials, and the checks behind every way
+//! of getting a token — client secret, federated client assertion, IMDS identity selection, NMI
+//! pod lookup.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::seed::{Seed, SeedError, SeedFederatedCredential};
+
+/// Clock skew allowed on assertions, as Entra allows a few minutes.
+const ASSERTION_LEEWAY_SECS: u64 = 300;
+
+/// The identity a token is issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Object (principal) id.
+    pub object_id: String,
+}
+
+/// An application that may ask the token endpoint for tokens.
+#[derive(Clone)]
+struct App {
+    principal: Principal,
+    secret: Option<String>,
+    federated: Vec<SeedFederatedCredential>,
+}
+
+/// A managed identity of the "VM".
+#[derive(Debug, Clone)]
+pub struct ManagedIdentity {
+    /// Who it is.
+    pub principal: Principal,
+    /// ARM resource id.
+    pub resource_id: Option<String>,
+    /// True for the system-assigned identity.
+    pub system_assigned: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PodBinding {
+    namespace: String,
+    pod_name: Option<String>,
+    client_id: String,
+}
+
+struct IssuerKey {
+    kid: Option<String>,
+    key: DecodingKey,
+}
+
+/// Why a client could not authenticate. Each maps to one AADSTS code in the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No such application.
+    #[error("application {0} was not found in the directory")]
+    UnknownClient(String),
+    /// The client secret is wrong.
+    #[error("invalid client secret")]
+    BadSecret,
+    /// Neither a secret nor an assertion.
+    #[error("no client credential")]
+    NoCredential,
+    /// The assertion is not a JWT.
+    #[error("malformed assertion")]
+    MalformedAssertion,
+    /// No trusted keys for the assertion's issuer.
+    #[error("no federated identity record for issuer {0}")]
+    UnknownIssuer(String),
+    /// The signature did not verify with any of the issuer's keys.
+    #[error("assertion signature validation failed")]
+    BadSignature,
+    /// Expired or not yet valid.
+    #[error("assertion is not within its valid time range")]
+    AssertionTime,
+    /// Signed by a trusted issuer but no credential of the app matches issuer, subject and
+    /// audience.
+    #[error("no matching federated identity record")]
+    NoMatchingFederation {
+        /// Assertion issuer.
+        issuer: String,
+        /// Assertion subject.
+        subject: String,
+        /// Assertion audiences.
+        audience: String,
+    },
+}
+
+/// Why IMDS could not pick an identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImdsError {
+    /// The "VM" has no identity at all, or none matches the selector.
+    #[error("Identity not found")]
+    NotFound,
+    /// Several user-assigned identities and no selector.
+    #[error(
+        "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request"
+    )]
+    Ambiguous,
+}
+
+/// All identities of one dev vault.
+#[derive(Default)]
+pub struct Directory {
+    apps: BTreeMap<String, App>,
+    managed: Vec<ManagedIdentity>,
+    pods: Vec<PodBinding>,
+    issuers: BTreeMap<String, Vec<IssuerKey>>,
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+}
+
+impl Directory {
+    /// The directory a seed describes.
+    pub fn from_seed(seed: &Seed) -> Result<Self, SeedError> {
+        let mut dir = Directory::default();
+        for c in &seed.clients {
+            dir.apps.insert(
+                c.client_id.to_ascii_lowercase(),
+                App {
+                    principal: Principal {
+                        client_id: c.client_id.clone(),
+                        object_id: c.object_id.clone().unwrap_or_else(|| c.client_id.clone()),
+                    },
+                    secret: Some(c.client_secret.clone()).filter(|s| !s.is_empty()),
+                    federated: c.federated_credentials.clone(),
+                },
+            );
+        }
+        for m in &seed.managed_identities {
+            let principal = Principal {
+                client_id: m.client_id.clone(),
+                object_id: m.object_id.clone().unwrap_or_else(|| m.client_id.clone()),
+            };
+            if !m.federated_credentials.is_empty() {
+                dir.apps
+                    .entry(m.client_id.to_ascii_lowercase())
+                    .or_insert_with(|| App {
+                        principal: principal.clone(),
+                        secret: None,
+                        federated: m.federated_credentials.clone(),
+                    });
+            }
+            dir.managed.push(ManagedIdentity {
+                principal,
+                resource_id: m.resource_id.clone(),
+                system_assigned: m.system_assigned,
+            });
+        }
+        for p in &seed.pod_identities {
+            dir.pods.push(PodBinding {
+                namespace: p.namespace.clone(),
+                pod_name: p.pod_name.clone(),
+                client_id: p.client_id.clone(),
+            });
+        }
+        for (i, iss) in seed.oidc_issuers.iter().enumerate() {
+            let field = |what: &str| SeedError::Invalid {
+                field: format!("oidcIssuers[{i}].{what}"),
+                reason: "not a usable RSA or EC public key".into(),
+            };
+            let mut keys = Vec::new();
+            if let Some(pem) = &iss.public_key_pem {
+                let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+                    .or_else(|_| DecodingKey::from_ec_pem(pem.as_bytes()))
+                    .map_err(|_| field("publicKeyPem"))?;
+                keys.push(IssuerKey { kid: None, key });
+            }
+            if let Some(jwks) = &iss.jwks {
+                let set: jsonwebtoken::jwk::JwkSet =
+                    serde_json::from_value(jwks.clone()).map_err(|_| field("jwks"))?;
+                for jwk in &set.keys {
+                    let key = DecodingKey::from_jwk(jwk).map_err(|_| field("jwks"))?;
+                    keys.push(IssuerKey {
+                        kid: jwk.common.key_id.clone(),
+                        key,
+                    });
+                }
+            }
+            dir.issuers
+                .entry(iss.issuer.clone())
+                .or_default()
+                .extend(keys);
+        }
+        Ok(dir)
+    }
+
+    /// Checks a client secret.
+    pub fn authenticate_secret(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Principal, AuthError> {
+        let app = self
+            .apps
+            .get(&client_id.to_ascii_lowercase())
+            .ok_or_else(|| AuthError::UnknownClient(client_id.to_owned()))?;
+        match &app.secret {
+            Some(expected) if constant_time_eq(secret.as_bytes(), expected.as_bytes()) => {
+                Ok(app.principal.clone())
+            }
+            _ => Err(AuthError::BadSecret),
+        }
+    }
+
+    /// True when the application exists.
+    pub fn has_app(&self, client_id: &str) -> bool {
+        self.apps.contains_key(&client_id.to_ascii_lowercase())
+    }
+
+    /// Verifies a federated client assertion for `client_id`: signature against the issuer's
+    /// keys, time window, then issuer + subject + audience against the app's credentials.
+    pub fn authenticate_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+    ) -> Result<Principal, AuthError> {
+        let app = self
+            .apps
+            .get(&client_id.to_ascii_lowercase())
+            .ok_or_else(|| AuthError::UnknownClient(client_id.to_owned()))?;
+        let header =
+            jsonwebtoken::decode_header(assertion).map_err(|_| AuthError::MalformedAssertion)?;
+        let unverified = peek_claims(assertion)?;
+        let issuer = unverified.iss.clone().unwrap_or_default();
+        let keys = self
+            .issuers
+            .get(&issuer)
+            .ok_or_else(|| AuthError::UnknownIssuer(issuer.clone()))?;
+        if matches!(
+            header.alg,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return Err(AuthError::BadSignature);
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.validate_aud = false;
+        validation.leeway = ASSERTION_LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        validation.set_issuer(&[issuer.as_str()]);
+        let mut verified = None;
+        let mut time_error = false;
+        for k in keys {
+            if let (Some(want), Some(have)) = (&header.kid, &k.kid)
+                && want != have
+            {
+                continue;
+            }
+            match jsonwebtoken::decode::<AssertionClaims>(assertion, &k.key, &validation) {
+                Ok(data) => {
+                    verified = Some(data.claims);
+                    break;
+                }
+                Err(e) => {
+                    if matches!(
+                        e.kind(),
+                        jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                            | jsonwebtoken::errors::ErrorKind::ImmatureSignature
+                    ) {
+                        time_error = true;
+                    }
+                }
+            }
+        }
+        let claims = match verified {
+            Some(c) => c,
+            None if time_error => return Err(AuthError::AssertionTime),
+            None => return Err(AuthError::BadSignature),
+        };
+        let subject = claims.sub.unwrap_or_default();
+        let audiences: Vec<String> = match claims.aud {
+            Some(serde_json::Value::String(s)) => vec![s],
+            Some(serde_json::Value::Array(a)) => a
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let matched = app.federated.iter().any(|fc| {
+            fc.issuer == issuer
+                && fc.subject == subject
+                && audiences.iter().any(|a| a == fc.audience())
+        });
+        if matched {
+            Ok(app.principal.clone())
+        } else {
+            Err(AuthError::NoMatchingFederation {
+                issuer,
+                subject,
+                audience: audiences.join(","),
+            })
+        }
+    }
+
+    /// The identity IMDS hands out: the one selected by client id, object id or resource id,
+    /// else the system-assigned one, else the only user-assigned one.
+    pub fn imds_identity(
+        &self,
+        client_id: Option<&str>,
+        object_id: Option<&str>,
+        resource_id: Option<&str>,
+    ) -> Result<&ManagedIdentity, ImdsError> {
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        if let Some(c) = client_id {
+            return self
+                .managed
+                .iter()
+                .find(|m| eq(&m.principal.client_id, c))
+                .ok_or(ImdsError::NotFound);
+        }
+        if let Some(o) = object_id {
+            return self
+                .managed
+                .iter()
+                .find(|m| eq(&m.principal.object_id, o))
+                .ok_or(ImdsError::NotFound);
+        }
+        if let Some(r) = resource_id {
+            return self
+                .managed
+                .iter()
+                .find(|m| m.resource_id.as_deref().is_some_and(|x| eq(x, r)))
+                .ok_or(ImdsError::NotFound);
+        }
+        if let Some(system) = self.managed.iter().find(|m| m.system_assigned) {
+            return Ok(system);
+        }
+        match self.managed.as_slice() {
+            [] => Err(ImdsError::NotFound),
+            [only] => Ok(only),
+            _ => Err(ImdsError::Ambiguous),
+        }
+    }
+
+    /// The identity bound to a pod (optionally narrowed to `client_id`), as NMI finds it.
+    pub fn pod_identity(
+        &self,
+        namespace: &str,
+        pod: &str,
+        client_id: Option<&str>,
+    ) -> Option<Principal> {
+        self.pods
+            .iter()
+            .filter(|b| b.namespace == namespace)
+            .filter(|b| b.pod_name.as_deref().is_none_or(|p| p == pod))
+            .find(|b| client_id.is_none_or(|c| c.eq_ignore_ascii_case(&b.client_id)))
+            .map(|b| {
+                self.managed
+                    .iter()
+                    .find(|m| m.principal.client_id.eq_ignore_ascii_case(&b.client_id))
+                    .map(|m| m.principal.clone())
+                    .unwrap_or_else(|| Principal {
+                        client_id: b.client_id.clone(),
+                        object_id: b.client_id.clone(),
+                    })
+            })
+    }
+}
+
+fn peek_claims(token: &str) -> Result<AssertionClaims, AuthError> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or(AuthError::MalformedAssertion)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| AuthError::MalformedAssertion)?;
+    serde_json::from_slice(&bytes).map_err(|_| AuthError::MalformedAssertion)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    fn issuer_key() -> (String, EncodingKey) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let enc = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("enc");
+        (key.public_key_pem(), enc)
+    }
+
+    fn assertion(enc: &EncodingKey, iss: &str, sub: &str, aud: &str, exp_in: i64) -> String {
+        let now = crate::store::unix_now();
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &json!({"iss": iss, "sub": sub, "aud": aud, "exp": now + exp_in, "nbf": now - 10, "iat": now}),
+            enc,
+        )
+        .expect("sign")
+    }
+
+    fn directory(pem: &str) -> Directory {
+        let yaml = format!(
+            "clients:\n- clientId: wl-app\n  federatedCredentials:\n  - issuer: https://oidc.test\n    subject: system:serviceaccount:ns:sa\noidcIssuers:\n- issuer: https://oidc.test\n  publicKeyPem: |\n    {}\n",
+            pem.trim().replace('\n', "\n    ")
+        );
+        Directory::from_seed(&Seed::from_yaml(&yaml).expect("seed")).expect("directory")
+    }
+
+    #[test]
+    fn a_matching_federated_assertion_yields_the_app_and_mismatches_do_not() {
+        let (pem, enc) = issuer_key();
+        let dir = directory(&pem);
+        let sub = "system:serviceaccount:ns:sa";
+        let aud = "api://AzureADTokenExchange";
+        let ok = assertion(&enc, "https://oidc.test", sub, aud, 600);
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &ok)
+                .expect("ok")
+                .client_id,
+            "wl-app"
+        );
+        let wrong_sub = assertion(
+            &enc,
+            "https://oidc.test",
+            "system:serviceaccount:ns:other",
+            aud,
+            600,
+        );
+        assert!(matches!(
+            dir.authenticate_assertion("wl-app", &wrong_sub),
+            Err(AuthError::NoMatchingFederation { .. })
+        ));
+        let wrong_aud = assertion(&enc, "https://oidc.test", sub, "api://other", 600);
+        assert!(matches!(
+            dir.authenticate_assertion("wl-app", &wrong_aud),
+            Err(AuthError::NoMatchingFederation { .. })
+        ));
+        let expired = assertion(&enc, "https://oidc.test", sub, aud, -3600);
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &expired),
+            Err(AuthError::AssertionTime)
+        );
+        let (_, other_key) = issuer_key();
+        let forged = assertion(&other_key, "https://oidc.test", sub, aud, 600);
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &forged),
+            Err(AuthError::BadSignature)
+        );
+        let foreign = assertion(&enc, "https://elsewhere", sub, aud, 600);
+        assert!(matches!(
+            dir.authenticate_assertion("wl-app", &foreign),
+            Err(AuthError::UnknownIssuer(_))
+        ));
+    }
+
+    #[test]
+    fn imds_picks_by_selector_then_system_assigned_then_the_only_one() {
+        let seed = Seed::from_yaml(
+            "managedIdentities:\n- clientId: ua-1\n  objectId: oid-1\n  resourceId: /subs/x/ua-1\n- clientId: sys\n  systemAssigned: true\n",
+        )
+        .expect("seed");
+        let dir = Directory::from_seed(&seed).expect("dir");
+        let pick = |c, o, r| {
+            dir.imds_identity(c, o, r)
+                .map(|m| m.principal.client_id.clone())
+        };
+        assert_eq!(pick(None, None, None), Ok("sys".into()));
+        assert_eq!(pick(Some("UA-1"), None, None), Ok("ua-1".into()));
+        assert_eq!(pick(None, Some("oid-1"), None), Ok("ua-1".into()));
+        assert_eq!(pick(None, None, Some("/subs/x/ua-1")), Ok("ua-1".into()));
+        assert_eq!(pick(Some("nope"), None, None), Err(ImdsError::NotFound));
+        let two =
+            Seed::from_yaml("managedIdentities:\n- clientId: a\n- clientId: b\n").expect("seed");
+        let dir = Directory::from_seed(&two).expect("dir");
+        assert_eq!(
+            dir.imds_identity(None, None, None).err(),
+            Some(ImdsError::Ambiguous)
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The per-request layer every served route goes through: it applies the fault rules (latency,
+//! injected errors, 429 bursts, dropped connections) and counts requests by route, status and
+//! identity for tests and benchmarks (read as JSON through the admin API).
+//!
+//! Labels are bounded: routes are route templates, statuses are numbers, identities are the client
+//! ids of tokens this dev vault minted (or `-` before authentication).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::faults::{Decision, Faults};
+use crate::vault::{CallerTag, kv_error};
+
+/// Status recorded for a dropped connection.
+pub const DROPPED: u16 = 0;
+
+/// Request counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    counts: Mutex<BTreeMap<(String, u16, String), u64>>,
+}
+
+impl Counters {
+    /// Counts one request.
+    pub fn record(&self, route: &str, status: u16, identity: &str) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry((route.to_owned(), status, identity.to_owned()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Forgets every count.
+    pub fn reset(&self) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.clear();
+        }
+    }
+
+    /// Total requests counted for `route` (any status, any identity).
+    pub fn count_route(&self, route: &str) -> u64 {
+        self.counts
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|((r, _, _), _)| r == route)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Everything, as the admin API shows it: the rows, and totals by route, status and
+    /// identity.
+    pub fn snapshot(&self) -> Value {
+        let Ok(c) = self.counts.lock() else {
+            return json!({});
+        };
+        let mut total = 0u64;
+        let mut by_route: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_identity: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for ((route, status, identity), n) in c.iter() {
+            total += n;
+            *by_route.entry(route).or_default() += n;
+            *by_status.entry(status.to_string()).or_default() += n;
+            *by_identity.entry(identity).or_default() += n;
+            rows.push(
+                json!({ "route": route, "status": status, "identity": identity, "count": n }),
+            );
+        }
+        json!({
+            "total": total,
+            "byRoute": by_route,
+            "byStatus": by_status,
+            "byIdentity": by_identity,
+            "requests": rows,
+        })
+    }
+}
+
+/// What the layer needs.
+pub struct Observed {
+    /// Fault rules.
+    pub faults: Arc<Faults>,
+    /// Counters.
+    pub counters: Arc<Counters>,
+}
+
+/// The middleware: faults first, then the handler, then the count.
+pub async fn layer(State(obs): State<Arc<Observed>>, req: Request, next: Next) -> Response {
+    let method = req.method().as_str().to_owned();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = format!("{method} {path}");
+    let (latency, decision) = obs.faults.decide(&method, &path);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let resp = match decision {
+        Decision::Pass => next.run(req).await,
+        Decision::Error(status) => injected_error(status),
+        Decision::Throttle(secs) => throttled(secs),
+        Decision::Drop => {
+            obs.counters.record(&route, DROPPED, "-");
+            return dropped();
+        }
+    };
+    let identity = resp
+        .extensions()
+        .get::<CallerTag>()
+        .map(|t| t.0.clone())
+        .unwrap_or_else(|| "-".to_owned());
+    obs.counters
+        .record(&route, resp.status().as_u16(), &identity);
+    resp
+}
+
+fn injected_error(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    kv_error(
+        status,
+        "ServiceUnavailable",
+        "The keyvol dev vault injected this failure (fault rule).",
+        None,
+    )
+}
+
+/// The service's 429 body with `Retry-After`.
+pub fn throttled(retry_after_secs: u64) -> Response {
+    let mut resp = kv_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Throttled",
+        "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached",
+        None,
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// A response whose body fails at once, so the server aborts the connection mid-answer.
+fn dropped() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection dropped by a fault rule",
+        ))
+    });
+    (StatusCode::OK, Body::from_stream(stream)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_by_route_status_and_identity() {
+        let c = Counters::default();
+        c.record("GET /secrets/{name}", 200, "app");
+        c.record("GET /secrets/{name}", 200, "app");
+        c.record("GET /secrets/{name}", 401, "-");
+        c.record("POST /keys/{name}/create", 200, "app");
+        let s = c.snapshot();
+        assert_eq!(s["total"], 4);
+        assert_eq!(s["byRoute"]["GET /secrets/{name}"], 3);
+        assert_eq!(s["byStatus"]["200"], 3);
+        assert_eq!(s["byIdentity"]["app"], 3);
+        assert_eq!(c.count_route("POST /keys/{name}/create"), 1);
+        c.reset();
+        assert_eq!(c.snapshot()["total"], 0);
+    }
+}
