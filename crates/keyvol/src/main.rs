@@ -5,6 +5,7 @@ mod azure_flags;
 mod cmd_demo;
 mod cmd_devvault;
 mod cmd_mount;
+mod cmd_node;
 mod exit;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,12 @@ enum Command {
     Unmount(cmd_mount::UnmountArgs),
     /// Serve a local stand-in for Azure Key Vault and Entra ID over HTTPS.
     DevVault(cmd_devvault::DevVaultArgs),
+    /// The CSI node plugin secrets-store.csi.k8s.io (the DaemonSet process).
+    Node(Box<cmd_node::NodeArgs>),
+    /// Serve the Azure provider over the secrets-store provider gRPC protocol.
+    Provider(Box<cmd_node::ProviderArgs>),
+    /// Print the SecretProviderClass and SecretProviderClassPodStatus CRDs (YAML).
+    Crd,
 }
 
 fn init_logging(verbosity: u8, json: bool) {
@@ -88,6 +95,9 @@ fn main() -> std::process::ExitCode {
             Command::Mount(args) => cmd_mount::run(args).await,
             Command::Unmount(args) => cmd_mount::run_unmount(args),
             Command::DevVault(args) => cmd_devvault::run(args).await,
+            Command::Node(args) => cmd_node::run(*args).await,
+            Command::Provider(args) => cmd_node::run_provider_cmd(*args).await,
+            Command::Crd => cmd_node::run_crd(),
         }
     });
     match result {
