@@ -592,7 +592,10 @@ pub fn with_chain(req: &NewCertificate) -> Result<CertMaterial, CryptoError> {
 /// A PKCS#10 request (DER) for `req` signed with the PKCS#8 key: the `csr` of a create operation.
 pub fn csr(req: &NewCertificate, key_pkcs8: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let key = key_pair(key_pkcs8)?;
-    let request = leaf_params(req)?
+    let mut params = CertificateParams::new(req.dns_names.clone())
+        .map_err(|e| CryptoError::Build(e.to_string()))?;
+    params.distinguished_name = parse_subject(&req.subject)?;
+    let request = params
         .serialize_request(&key)
         .map_err(|e| CryptoError::Build(e.to_string()))?;
     Ok(request.der().to_vec())
@@ -775,6 +778,14 @@ mod tests {
         assert_eq!(info.dns_names, vec!["app.example".to_owned()]);
         assert_eq!(info.validity_months(), 12);
         assert_eq!(x5t(made.leaf()).len(), 27);
+    }
+
+    #[test]
+    fn a_signing_request_is_made_for_the_certificate_key() {
+        let r = req(KeySpec::Rsa(2048));
+        let made = self_signed(&r).expect("cert");
+        let der = csr(&r, &made.key_pkcs8).expect("csr");
+        assert_eq!(der[0], 0x30, "DER SEQUENCE");
     }
 
     #[test]
