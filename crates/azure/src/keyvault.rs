@@ -484,7 +484,21 @@ pub fn map_error(
 
 /// The identity provider's answer, without the SDK's troubleshooting boilerplate.
 fn credential_detail(err: &azure_core::Error) -> String {
-    let text = err.to_string();
+    let text = source_chain(err);
+    // azure_identity 1.0.0 cannot parse Entra error bodies whose description holds escapes (real
+    // Entra's do: "...\r\nTrace ID: ...") and reports the raw string inside a serde message;
+    // pull the description back out.
+    const MARK: &str = "invalid type: string \"";
+    if let Some(start) = text.find(MARK) {
+        let rest = &text[start + MARK.len()..];
+        if let Some(end) = rest.find("\", expected") {
+            return rest[..end]
+                .replace("\\r\\n", " ")
+                .replace("\r\n", " ")
+                .trim()
+                .to_owned();
+        }
+    }
     let text = text.split("\nTo troubleshoot").next().unwrap_or(&text);
     let text = text.split(" To troubleshoot").next().unwrap_or(text);
     text.trim().to_owned()

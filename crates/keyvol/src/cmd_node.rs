@@ -38,12 +38,8 @@ pub struct NodeArgs {
     #[arg(long, default_value = "/var/run/secrets-store-csi-providers")]
     pub provider_volume: PathBuf,
     /// More provider socket directories, comma-separated, searched first.
-    #[arg(
-        long,
-        default_value = "/etc/kubernetes/secrets-store-csi-providers",
-        value_delimiter = ','
-    )]
-    pub additional_provider_volume_paths: Vec<PathBuf>,
+    #[arg(long, default_value = "/etc/kubernetes/secrets-store-csi-providers")]
+    pub additional_provider_volume_paths: String,
     /// Prometheus endpoint; empty disables.
     #[arg(long, default_value = ":8095")]
     pub metrics_addr: String,
@@ -207,7 +203,13 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
     let azure: Arc<dyn Provider> =
         Arc::new(AzureProvider::new(args.azure.config()).map_err(|e| Failure::chain(&e, true))?);
     let builtin: HashMap<String, Arc<dyn Provider>> = HashMap::from([("azure".to_owned(), azure)]);
-    let mut provider_dirs = args.additional_provider_volume_paths.clone();
+    let mut provider_dirs: Vec<PathBuf> = args
+        .additional_provider_volume_paths
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
     provider_dirs.push(args.provider_volume.clone());
     let config = NodeServerConfig {
         node: NodeConfig {

@@ -1,0 +1,297 @@
+//! `keyvol node` driven over its real sockets by a gRPC client, with no Kubernetes API: the CSI
+//! surface, kubelet registration, `/healthz` and `/metrics`.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use keyvol_proto::csi::v1 as csi;
+use keyvol_proto::pluginregistration as reg;
+use keyvol_proto::tonic::Code;
+use util::*;
+
+/// A `keyvol node` process with its sockets in a temp dir.
+struct NodeProc {
+    child: Child,
+    dir: tempfile::TempDir,
+    health: u16,
+    metrics: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl NodeProc {
+    fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (health, metrics) = (free_port(), free_port());
+        let child = keyvol()
+            .arg("node")
+            .arg(format!(
+                "--endpoint=unix://{}",
+                dir.path().join("csi.sock").display()
+            ))
+            .arg("--nodeid=node-a")
+            .arg(format!(
+                "--plugin-registration-dir={}",
+                dir.path().join("registry").display()
+            ))
+            .arg(format!(
+                "--provider-volume={}",
+                dir.path().join("providers").display()
+            ))
+            .arg("--additional-provider-volume-paths=")
+            // Never pick up a developer's real cluster.
+            .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+            .arg(format!("--health-addr=127.0.0.1:{health}"))
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts");
+        let me = Self {
+            child,
+            dir,
+            health,
+            metrics,
+        };
+        for _ in 0..100 {
+            if me.csi_socket().exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        me
+    }
+
+    fn csi_socket(&self) -> PathBuf {
+        self.dir.path().join("csi.sock")
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn publish_request(target: &Path) -> csi::NodePublishVolumeRequest {
+    csi::NodePublishVolumeRequest {
+        volume_id: "csi-0123".into(),
+        target_path: target.display().to_string(),
+        volume_capability: Some(csi::VolumeCapability {
+            access_type: Some(csi::volume_capability::AccessType::Mount(Default::default())),
+            access_mode: Some(csi::volume_capability::AccessMode {
+                mode: csi::volume_capability::access_mode::Mode::SingleNodeReaderOnly as i32,
+            }),
+        }),
+        readonly: true,
+        volume_context: [
+            ("secretProviderClass", "spc"),
+            ("csi.storage.k8s.io/pod.name", "app"),
+            ("csi.storage.k8s.io/pod.namespace", "default"),
+            ("csi.storage.k8s.io/pod.uid", "uid-1"),
+            ("csi.storage.k8s.io/ephemeral", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_csi_surface_works_without_a_kubernetes_api() {
+    let node = NodeProc::start(&[]);
+    rt().block_on(async {
+        let channel = keyvol_proto::uds::connect(node.csi_socket())
+            .await
+            .expect("connects");
+        let mut identity = csi::identity_client::IdentityClient::new(channel.clone());
+        let info = identity
+            .get_plugin_info(csi::GetPluginInfoRequest {})
+            .await
+            .expect("info")
+            .into_inner();
+        assert_eq!(info.name, "secrets-store.csi.k8s.io");
+        assert!(!info.vendor_version.is_empty());
+        assert_eq!(
+            identity
+                .probe(csi::ProbeRequest {})
+                .await
+                .expect("probe")
+                .into_inner()
+                .ready,
+            Some(true)
+        );
+        let caps = identity
+            .get_plugin_capabilities(csi::GetPluginCapabilitiesRequest {})
+            .await
+            .expect("caps")
+            .into_inner();
+        assert!(
+            caps.capabilities.is_empty(),
+            "a node-only plugin advertises no controller"
+        );
+
+        let mut nodec = csi::node_client::NodeClient::new(channel);
+        assert_eq!(
+            nodec
+                .node_get_info(csi::NodeGetInfoRequest {})
+                .await
+                .expect("info")
+                .into_inner()
+                .node_id,
+            "node-a"
+        );
+        let caps = nodec
+            .node_get_capabilities(csi::NodeGetCapabilitiesRequest {})
+            .await
+            .expect("caps")
+            .into_inner();
+        assert_eq!(caps.capabilities.len(), 1);
+
+        let target = node
+            .dir
+            .path()
+            .join("pods/uid-1/volumes/kubernetes.io~csi/secrets/mount");
+        let cases = [
+            (
+                csi::NodePublishVolumeRequest {
+                    volume_id: String::new(),
+                    ..publish_request(&target)
+                },
+                "Volume ID missing in request",
+            ),
+            (
+                csi::NodePublishVolumeRequest {
+                    target_path: String::new(),
+                    ..publish_request(&target)
+                },
+                "Target path missing in request",
+            ),
+            (
+                csi::NodePublishVolumeRequest {
+                    volume_capability: None,
+                    ..publish_request(&target)
+                },
+                "Volume capability missing in request",
+            ),
+            (
+                csi::NodePublishVolumeRequest {
+                    readonly: false,
+                    ..publish_request(&target)
+                },
+                "Readonly is not true in request",
+            ),
+        ];
+        for (req, want) in cases {
+            let err = nodec.node_publish_volume(req).await.expect_err(want);
+            assert_eq!(err.code(), Code::InvalidArgument, "{want}");
+            assert!(err.message().contains(want), "{}", err.message());
+        }
+        // A request that needs the API fails clearly, and leaves nothing behind.
+        let err = nodec
+            .node_publish_volume(publish_request(&target))
+            .await
+            .expect_err("no API");
+        assert_eq!(err.code(), Code::Unavailable);
+        assert!(
+            err.message().contains("no Kubernetes API configured"),
+            "{}",
+            err.message()
+        );
+        assert!(
+            !target.exists() || std::fs::read_dir(&target).map(|d| d.count()).unwrap_or(0) == 0
+        );
+
+        let unpub = |id: &str, t: &str| csi::NodeUnpublishVolumeRequest {
+            volume_id: id.into(),
+            target_path: t.into(),
+        };
+        assert_eq!(
+            nodec
+                .node_unpublish_volume(unpub("", "/x"))
+                .await
+                .expect_err("id")
+                .code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            nodec
+                .node_unpublish_volume(unpub("v", ""))
+                .await
+                .expect_err("target")
+                .code(),
+            Code::InvalidArgument
+        );
+        // Idempotent: unpublishing what is not there succeeds, twice.
+        for _ in 0..2 {
+            nodec
+                .node_unpublish_volume(unpub("csi-0123", &target.display().to_string()))
+                .await
+                .expect("idempotent unpublish");
+        }
+    });
+}
+
+#[test]
+fn kubelet_registration_health_and_metrics_are_built_in() {
+    let node = NodeProc::start(&[]);
+    rt().block_on(async {
+        let reg_socket = node.dir.path().join("registry/secrets-store.csi.k8s.io-reg.sock");
+        let mut client = reg::registration_client::RegistrationClient::new(keyvol_proto::uds::connect(&reg_socket).await.expect("reg socket"));
+        let info = client.get_info(reg::InfoRequest {}).await.expect("info").into_inner();
+        assert_eq!(info.r#type, "CSIPlugin");
+        assert_eq!(info.name, "secrets-store.csi.k8s.io");
+        assert_eq!(info.endpoint, "/var/lib/kubelet/plugins/csi-secrets-store/csi.sock");
+        assert!(info.supported_versions.contains(&"1.0.0".to_string()));
+        client
+            .notify_registration_status(reg::RegistrationStatus { plugin_registered: true, error: String::new() })
+            .await
+            .expect("notify");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(node.csi_socket()).expect("socket").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the CSI socket is owner-only");
+
+        let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", node.health)).await.expect("healthz");
+        assert_eq!(health.status(), 200);
+        // A failed publish shows up in upstream's metric names.
+        let mut nodec = csi::node_client::NodeClient::new(keyvol_proto::uds::connect(node.csi_socket()).await.expect("csi"));
+        let _ = nodec.node_publish_volume(publish_request(&node.dir.path().join("t"))).await;
+        let _ = nodec
+            .node_unpublish_volume(csi::NodeUnpublishVolumeRequest { volume_id: "v".into(), target_path: node.dir.path().join("t").display().to_string() })
+            .await;
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", node.metrics)).await.expect("metrics").text().await.expect("text");
+        assert!(text.contains("node_publish_error_total{provider=\"\",error_type=\"KubernetesAPIUnavailable\",os_type=\"linux\"} 1"), "{text}");
+        assert!(text.contains("node_unpublish_total{os_type=\"linux\"} 1"), "{text}");
+    });
+}
+
+#[test]
+fn healthz_fails_when_the_csi_socket_is_gone() {
+    let node = NodeProc::start(&[]);
+    std::fs::remove_file(node.csi_socket()).expect("remove socket");
+    rt().block_on(async {
+        let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", node.health))
+            .await
+            .expect("healthz");
+        assert_eq!(health.status(), 503);
+    });
+}
