@@ -151,14 +151,39 @@ pub struct SecretProviderClassPodStatusStatus {
 }
 
 /// SecretProviderClassPodStatus: metadata and status only, like upstream's type.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretProviderClassPodStatus {
+    /// `secrets-store.csi.x-k8s.io/v1`.
+    #[serde(default = "pod_status_api_version")]
+    pub api_version: String,
+    /// `SecretProviderClassPodStatus`.
+    #[serde(default = "pod_status_kind")]
+    pub kind: String,
     /// Standard metadata.
     pub metadata: ObjectMeta,
     /// The status.
     #[serde(default)]
     pub status: SecretProviderClassPodStatusStatus,
+}
+
+fn pod_status_api_version() -> String {
+    format!("{GROUP}/v1")
+}
+
+fn pod_status_kind() -> String {
+    "SecretProviderClassPodStatus".into()
+}
+
+impl Default for SecretProviderClassPodStatus {
+    fn default() -> Self {
+        Self {
+            api_version: pod_status_api_version(),
+            kind: pod_status_kind(),
+            metadata: ObjectMeta::default(),
+            status: SecretProviderClassPodStatusStatus::default(),
+        }
+    }
 }
 
 impl kube::Resource for SecretProviderClassPodStatus {

@@ -220,6 +220,8 @@ fn pod_status(
         .collect();
     objects.sort();
     SecretProviderClassPodStatus {
+        api_version: format!("{}/v1", crate::crd::GROUP),
+        kind: "SecretProviderClassPodStatus".into(),
         metadata: ObjectMeta {
             name: Some(pod_status_name(
                 &req.pod_name,

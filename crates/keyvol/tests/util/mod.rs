@@ -1,6 +1,6 @@
 //! Test harness: runs the real `keyvol` binary in a clean environment, starts `keyvol dev-vault`
 //! processes on free ports, and cleans up mounts.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -268,4 +268,98 @@ pub fn creds_file(dir: &Path, secret: &str) -> PathBuf {
         "creds.yaml",
         &format!("clientid: {CLIENT_ID}\nclientsecret: {secret}\n"),
     )
+}
+
+/// A `keyvol node` process with its sockets in a temp dir.
+pub struct NodeProc {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub health: u16,
+    pub metrics: u16,
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A kubeconfig for an API server at `url` with no credentials.
+pub fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
+    write(
+        dir,
+        "kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n"
+        ),
+    )
+}
+
+impl NodeProc {
+    /// Starts `keyvol node` in `dir` (sockets, registry and provider dirs inside it).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[String]) -> Self {
+        // A socket file left by a killed node would look like readiness.
+        let _ = std::fs::remove_file(dir.path().join("csi.sock"));
+        let (health, metrics) = (free_port(), free_port());
+        let child = keyvol()
+            .arg("node")
+            .arg(format!(
+                "--endpoint=unix://{}",
+                dir.path().join("csi.sock").display()
+            ))
+            .arg("--nodeid=node-a")
+            .arg(format!(
+                "--plugin-registration-dir={}",
+                dir.path().join("registry").display()
+            ))
+            .arg(format!(
+                "--provider-volume={}",
+                dir.path().join("providers").display()
+            ))
+            .arg("--additional-provider-volume-paths=")
+            .arg(format!("--health-addr=127.0.0.1:{health}"))
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
+            .env("KUBECONFIG", dir.path().join("kubeconfig"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts");
+        let me = Self {
+            child,
+            dir,
+            health,
+            metrics,
+        };
+        for _ in 0..200 {
+            if me.csi_socket().exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        me
+    }
+
+    /// The CSI socket.
+    pub fn csi_socket(&self) -> PathBuf {
+        self.dir.path().join("csi.sock")
+    }
+
+    /// Stops the process and hands back its directory (for a restart).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
