@@ -31,6 +31,11 @@ pub struct MountArgs {
     /// AZURE_CLIENT_SECRET in the environment fill clientid and clientsecret.
     #[arg(long, value_name = "FILE")]
     pub secrets_file: Option<PathBuf>,
+    /// A service-account token (a projected token file, e.g. AZURE_FEDERATED_TOKEN_FILE) for
+    /// workload identity: handed to the provider as the token for audience
+    /// api://AzureADTokenExchange, as kubelet would.
+    #[arg(long, value_name = "FILE")]
+    pub service_account_token_file: Option<PathBuf>,
     /// Pod name reported to the provider.
     #[arg(long, default_value = "keyvol-mount")]
     pub pod_name: String,
@@ -216,6 +221,19 @@ pub async fn run(args: MountArgs) -> Result<(), Failure> {
         None => BTreeMap::new(),
     };
     secrets_from_env(&mut secrets);
+    if let Some(path) = &args.service_account_token_file {
+        let token = std::fs::read_to_string(path).map_err(|e| {
+            Failure::input(format!(
+                "failed to read service account token {}: {e}",
+                path.display()
+            ))
+        })?;
+        let tokens = serde_json::json!({ "api://AzureADTokenExchange": { "token": token.trim(), "expirationTimestamp": "" } });
+        secrets.insert(
+            "csi.storage.k8s.io/serviceAccount.tokens".into(),
+            Sensitive::new(tokens.to_string()),
+        );
+    }
     let namespace = args
         .namespace
         .clone()

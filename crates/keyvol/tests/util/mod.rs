@@ -53,6 +53,8 @@ pub struct DevVaultProc {
     child: Child,
     _stdout: BufReader<std::process::ChildStdout>,
     pub addr: SocketAddr,
+    /// IMDS / NMI listener, when started with `--identity-listen`.
+    pub identity: Option<SocketAddr>,
     pub ca_file: PathBuf,
     pub dir: tempfile::TempDir,
 }
@@ -60,6 +62,11 @@ pub struct DevVaultProc {
 impl DevVaultProc {
     /// Starts a dev vault seeded with `seed_yaml`.
     pub fn start(seed_yaml: &str) -> Self {
+        Self::start_with(seed_yaml, &[])
+    }
+
+    /// Starts a dev vault with extra flags.
+    pub fn start_with(seed_yaml: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let seed = dir.path().join("seed.yaml");
         std::fs::write(&seed, seed_yaml).expect("write seed");
@@ -69,6 +76,7 @@ impl DevVaultProc {
             .arg(&seed)
             .arg("--ca-file")
             .arg(&ca_file)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -83,10 +91,25 @@ impl DevVaultProc {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .parse()
             .expect("address");
+        // The rest of the banner ends with the admin line.
+        let mut identity = None;
+        loop {
+            let mut l = String::new();
+            if reader.read_line(&mut l).unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some(a) = l.trim().strip_prefix("identity http://") {
+                identity = a.parse().ok();
+            }
+            if l.starts_with("admin ") {
+                break;
+            }
+        }
         Self {
             child,
             _stdout: reader,
             addr,
+            identity,
             ca_file,
             dir,
         }
