@@ -221,7 +221,7 @@ async fn import(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
                     material: &material,
                     policy,
                     enabled: attrs.enabled,
-                    tags: body.tags.clone().unwrap_or_default(),
+                    tags: body.tags.clone(),
                     pending: None,
                     version: None,
                 },
@@ -295,7 +295,7 @@ async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
                         material: &material,
                         policy: stored_policy,
                         enabled: attrs.enabled,
-                        tags: body.tags.clone().unwrap_or_default(),
+                        tags: body.tags.clone(),
                         pending: Some(op.clone()),
                         version: None,
                     },
@@ -390,11 +390,8 @@ fn do_patch(
         content_type: None,
         key_ops: None,
     };
-    // The managed key and secret follow the certificate's attributes (not its tags).
-    let shared = AttributeUpdate {
-        tags: None,
-        ..change.clone()
-    };
+    // The managed key and secret follow the certificate's attributes and tags.
+    let shared = change.clone();
     let what = version.map_or_else(|| name.to_owned(), |v| format!("{name}/{v}"));
     let now = unix_now();
     ctx.state

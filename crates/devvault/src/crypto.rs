@@ -454,16 +454,29 @@ impl CertMaterial {
     }
 
     /// Reads a PFX with `password` (empty for none).
+    /// An empty password is tried both ways PKCS#12 spells it (see [`crate::pkcs12`]).
     pub fn from_pfx(pfx: &[u8], password: &str) -> Result<Self, CryptoError> {
-        let archive = p12_keystore::Pkcs12Archive::from_pkcs12(pfx, password)
-            .map_err(|_| CryptoError::Pkcs12)?;
-        let key = archive.keys.first().ok_or(CryptoError::NoPrivateKey)?;
-        let certs = archive
-            .certs
-            .iter()
-            .map(|c| c.cert.as_der().to_vec())
-            .collect();
-        Self::assemble(key.key.as_der().to_vec(), certs)
+        match p12_keystore::Pkcs12Archive::from_pkcs12(pfx, password) {
+            Ok(archive) => {
+                let key = archive.keys.first().ok_or(CryptoError::NoPrivateKey)?;
+                let certs = archive
+                    .certs
+                    .iter()
+                    .map(|c| c.cert.as_der().to_vec())
+                    .collect();
+                Self::assemble(key.key.as_der().to_vec(), certs)
+            }
+            Err(_) if password.is_empty() => {
+                let contents = crate::pkcs12::open_zero_length(pfx)?;
+                let key = contents
+                    .keys
+                    .into_iter()
+                    .next()
+                    .ok_or(CryptoError::NoPrivateKey)?;
+                Self::assemble(key, contents.certs)
+            }
+            Err(_) => Err(CryptoError::Pkcs12),
+        }
     }
 
     /// Reads PEM text holding one private key and one or more certificates, in any order.

@@ -171,7 +171,7 @@ async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
             jwk,
             key_ops,
             attributes: Attributes::new(attrs.enabled, attrs.nbf, attrs.exp, unix_now()),
-            tags: body.tags.unwrap_or_default(),
+            tags: body.tags,
             managed: false,
             exportable: false,
         };

@@ -36,6 +36,7 @@ pub mod keys;
 pub mod nmi;
 pub mod observe;
 pub mod persist;
+pub mod pkcs12;
 pub mod secrets;
 pub mod seed;
 pub mod server;

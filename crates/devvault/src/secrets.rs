@@ -159,7 +159,7 @@ async fn set(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
             enabled: attrs.enabled,
             nbf: attrs.nbf,
             exp: attrs.exp,
-            tags: body.tags.unwrap_or_default(),
+            tags: body.tags,
             version: None,
         };
         let (stored, v) = ctx

@@ -502,7 +502,7 @@ impl Seed {
                     Some(value) => vec![NewSecret {
                         value: value.clone(),
                         content_type: s.content_type.clone(),
-                        tags: s.tags.clone(),
+                        tags: non_empty(&s.tags),
                         enabled: s.enabled,
                         nbf: s.nbf,
                         exp: s.exp,
@@ -520,7 +520,7 @@ impl Seed {
                             enabled: ver.enabled,
                             nbf: ver.nbf,
                             exp: ver.exp,
-                            tags: ver.tags.clone(),
+                            tags: non_empty(&ver.tags),
                             version: ver.version.clone(),
                         })
                         .collect(),
@@ -569,7 +569,7 @@ fn key_version(k: &SeedKey) -> Result<KeyVersion, String> {
         jwk,
         key_ops,
         attributes: Attributes::new(k.enabled, None, None, unix_now()),
-        tags: k.tags.clone(),
+        tags: non_empty(&k.tags),
         managed: false,
         exportable: false,
     })
@@ -630,7 +630,7 @@ fn seed_certificate(store: &Store, vault: &str, c: &SeedCertificate) -> Result<(
                     material: &material,
                     policy,
                     enabled: c.enabled,
-                    tags: c.tags.clone(),
+                    tags: non_empty(&c.tags),
                     pending: None,
                     version: c.version.clone(),
                 },
@@ -639,6 +639,10 @@ fn seed_certificate(store: &Store, vault: &str, c: &SeedCertificate) -> Result<(
             .map(|_| ())
         })
         .map_err(|e| e.to_string())
+}
+
+fn non_empty(tags: &Tags) -> Option<Tags> {
+    Some(tags.clone()).filter(|t| !t.is_empty())
 }
 
 /// Key Vault's vault name rule: 3-24 of `0-9a-zA-Z-`.

@@ -101,7 +101,12 @@ pub trait Version: Clone {
     fn update(&mut self, change: &AttributeUpdate, now: i64);
 }
 
-fn apply_common(attrs: &mut Attributes, tags: &mut Tags, change: &AttributeUpdate, now: i64) {
+fn apply_common(
+    attrs: &mut Attributes,
+    tags: &mut Option<Tags>,
+    change: &AttributeUpdate,
+    now: i64,
+) {
     if let Some(e) = change.enabled {
         attrs.enabled = e;
     }
@@ -112,7 +117,7 @@ fn apply_common(attrs: &mut Attributes, tags: &mut Tags, change: &AttributeUpdat
         attrs.exp = change.exp;
     }
     if let Some(t) = &change.tags {
-        tags.clone_from(t);
+        *tags = Some(t.clone());
     }
     attrs.updated = now;
 }
@@ -128,8 +133,9 @@ pub struct SecretVersion {
     pub content_type: Option<String>,
     /// Attributes.
     pub attributes: Attributes,
-    /// Tags.
-    pub tags: Tags,
+    /// Tags; `None` when never set (the service then omits the member).
+    #[serde(default)]
+    pub tags: Option<Tags>,
     /// True when the secret backs a certificate.
     pub managed: bool,
 }
@@ -172,8 +178,9 @@ pub struct KeyVersion {
     pub key_ops: Vec<String>,
     /// Attributes.
     pub attributes: Attributes,
-    /// Tags.
-    pub tags: Tags,
+    /// Tags; `None` when never set (the service then omits the member).
+    #[serde(default)]
+    pub tags: Option<Tags>,
     /// True when the key belongs to a certificate.
     pub managed: bool,
     /// Whether the private key may be exported (certificate keys are).
@@ -217,8 +224,9 @@ pub struct CertVersion {
     pub subject: String,
     /// Attributes.
     pub attributes: Attributes,
-    /// Tags.
-    pub tags: Tags,
+    /// Tags; `None` when never set (the service then omits the member).
+    #[serde(default)]
+    pub tags: Option<Tags>,
 }
 
 impl Version for CertVersion {
@@ -422,8 +430,8 @@ pub struct NewCertVersion<'a> {
     pub policy: serde_json::Value,
     /// Enabled flag from the request.
     pub enabled: Option<bool>,
-    /// Tags.
-    pub tags: Tags,
+    /// Tags; `None` when never set (the service then omits the member).
+    pub tags: Option<Tags>,
     /// The create operation, for created (not imported) certificates.
     pub pending: Option<PendingOp>,
     /// A fixed version id (seeds); generated when absent.
@@ -476,7 +484,7 @@ impl Vault {
                 jwk,
                 key_ops: ops,
                 attributes: attributes.clone(),
-                tags: Tags::new(),
+                tags: new.tags.clone(),
                 managed: true,
                 exportable: true,
             },
@@ -488,7 +496,7 @@ impl Vault {
                 value,
                 content_type: Some(content_type),
                 attributes,
-                tags: Tags::new(),
+                tags: new.tags.clone(),
                 managed: true,
             },
         )?;
@@ -723,8 +731,8 @@ pub struct NewSecret {
     pub nbf: Option<i64>,
     /// Expiry.
     pub exp: Option<i64>,
-    /// Tags.
-    pub tags: Tags,
+    /// Tags; `None` when never set (the service then omits the member).
+    pub tags: Option<Tags>,
     /// A fixed version id; generated when absent.
     pub version: Option<String>,
 }
@@ -844,7 +852,7 @@ mod tests {
                         material: &material,
                         policy,
                         enabled: None,
-                        tags: Tags::new(),
+                        tags: None,
                         pending: None,
                         version: None,
                     },

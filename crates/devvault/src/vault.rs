@@ -589,9 +589,9 @@ pub fn attributes_json(a: &Attributes) -> Value {
     v
 }
 
-/// Adds `tags` when there are any (the service omits the member otherwise).
-pub fn put_tags(body: &mut Value, tags: &Tags) {
-    if !tags.is_empty() {
+/// Adds `tags` when they were ever set, even to `{}` (the service omits the member otherwise).
+pub fn put_tags(body: &mut Value, tags: &Option<Tags>) {
+    if let Some(tags) = tags {
         body["tags"] = json!(tags);
     }
 }
