@@ -59,6 +59,13 @@ const fn varint(field: u8) -> u8 {
     field << 3
 }
 
+#[test]
+fn the_key_helpers_match_literal_protobuf_keys() {
+    // Field 1 length-delimited is 0x0a, field 4 is 0x22, field 8 is 0x42; field 6 varint 0x30.
+    assert_eq!([ld(1), ld(2), ld(4), ld(8)], [0x0a, 0x12, 0x22, 0x42]);
+    assert_eq!([varint(1), varint(2), varint(6)], [0x08, 0x10, 0x30]);
+}
+
 fn read_only_mount_capability() -> csi::VolumeCapability {
     csi::VolumeCapability {
         access_type: Some(csi::volume_capability::AccessType::Mount(
