@@ -547,3 +547,193 @@ async fn republish_refreshes_after_the_poll_interval_and_keeps_files_on_failure(
         "s3cr3t-two"
     );
 }
+
+fn pod(name: &str, uid: &str, owners: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "uid": uid, "ownerReferences": owners},
+        "spec": {"containers": [{"name": "c", "image": "app"}], "nodeName": "node-a"},
+    })
+}
+
+fn synced_class(
+    name: &str,
+    items: &[&str],
+    secret_objects: serde_json::Value,
+) -> serde_json::Value {
+    let mut c = class(name, "azure", items);
+    c["spec"]["secretObjects"] = secret_objects;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_objects_are_synced_owned_by_the_pods_owner_and_never_hijack_foreign_secrets() {
+    let c = Cluster::start(&[
+        "--enable-secret-rotation=true",
+        "--rotation-poll-interval=1s",
+    ])
+    .await;
+    // The TLS material is a plain secret holding key and certificate PEM, as a PEM-content-type
+    // certificate's secret does.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["app.example".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let bundle = format!("{}{}", key.serialize_pem(), cert.pem());
+    tokio::task::block_in_place(|| c.vault.set_secret(VAULT, "tls-bundle", &bundle));
+
+    let rs_owner = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app-rs", "uid": "rs-uid-1", "controller": true}]);
+    c.fake.insert(&pod("app", "uid-1", rs_owner)).expect("pod");
+    // A Secret someone else owns, with the name one secret object asks for.
+    c.fake.insert(&json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "foreign", "namespace": "default"}, "data": {"x": "eA=="}})).expect("foreign");
+    c.fake
+        .insert(&synced_class(
+            "sync",
+            &["objectName: db-password\nobjectType: secret", "objectName: tls-bundle\nobjectType: secret\nobjectAlias: tls/bundle.pem"],
+            json!([
+                {"secretName": "app-creds", "type": "Opaque", "labels": {"team": "a"}, "annotations": {"note": "n"},
+                 "data": [{"objectName": "db-password", "key": "password"}]},
+                {"secretName": "app-tls", "type": "kubernetes.io/tls", "data": [{"objectName": "tls/bundle.pem", "key": "tls"}]},
+                {"secretName": "foreign", "type": "Opaque", "data": [{"objectName": "db-password", "key": "p"}]},
+            ]),
+        ))
+        .expect("class");
+    let target = c.target("sync");
+    let mut node = c.client().await;
+    node.node_publish_volume(publish_request(&target, "sync"))
+        .await
+        .expect("publish (sync failures never fail the mount)");
+
+    use k8s_openapi::api::core::v1::{Event, Secret};
+    let creds: Secret = c
+        .fake
+        .get("default", "app-creds")
+        .expect("read")
+        .expect("synced secret");
+    let labels = creds.metadata.labels.clone().expect("labels");
+    assert_eq!(
+        labels
+            .get("secrets-store.csi.k8s.io/managed")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(labels.get("team").map(String::as_str), Some("a"));
+    assert_eq!(
+        creds
+            .data
+            .as_ref()
+            .and_then(|d| d.get("password"))
+            .map(|b| b.0.clone()),
+        Some(b"s3cr3t-one".to_vec())
+    );
+    let owners = creds.metadata.owner_references.clone().expect("owners");
+    assert_eq!(
+        (owners[0].kind.as_str(), owners[0].uid.as_str()),
+        ("ReplicaSet", "rs-uid-1"),
+        "owned by the pod's owner"
+    );
+
+    let tls: Secret = c
+        .fake
+        .get("default", "app-tls")
+        .expect("read")
+        .expect("tls secret");
+    assert_eq!(tls.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = tls.data.expect("data");
+    assert!(
+        String::from_utf8_lossy(&data["tls.key"].0).starts_with("-----BEGIN EC PRIVATE KEY-----")
+    );
+    assert_eq!(String::from_utf8_lossy(&data["tls.crt"].0), cert.pem());
+
+    let foreign: Secret = c
+        .fake
+        .get("default", "foreign")
+        .expect("read")
+        .expect("foreign");
+    assert_eq!(
+        foreign.data.expect("data").get("x").map(|b| b.0.clone()),
+        Some(b"x".to_vec()),
+        "a Secret keyvol did not create is never overwritten"
+    );
+    let events: Vec<Event> = c.fake.list(Some("default")).expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedToCreateSecret")
+                && e.message.as_deref().is_some_and(|m| m.contains("foreign")))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.message.clone().unwrap_or_default().contains("s3cr3t")),
+        "no secret in events"
+    );
+
+    // Rotation updates the Secret's data and keeps its owners (upstream #2051 dropped them).
+    tokio::task::block_in_place(|| c.vault.set_secret(VAULT, "db-password", "s3cr3t-two"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.node_publish_volume(publish_request(&target, "sync"))
+        .await
+        .expect("republish");
+    let creds: Secret = c
+        .fake
+        .get("default", "app-creds")
+        .expect("read")
+        .expect("synced secret");
+    assert_eq!(
+        creds
+            .data
+            .as_ref()
+            .and_then(|d| d.get("password"))
+            .map(|b| b.0.clone()),
+        Some(b"s3cr3t-two".to_vec())
+    );
+    assert_eq!(
+        creds.metadata.owner_references.expect("owners")[0].uid,
+        "rs-uid-1"
+    );
+
+    // A pod without owners: its Secret is owned by the pod status, which the pod owns, so
+    // deleting the pod garbage-collects both.
+    c.fake
+        .insert(&pod("solo", "uid-2", json!([])))
+        .expect("pod");
+    c.fake
+        .insert(&synced_class("sync2", &["objectName: db-password\nobjectType: secret"], json!([{"secretName": "solo-creds", "type": "Opaque", "data": [{"objectName": "db-password", "key": "p"}]}])))
+        .expect("class");
+    let mut req = publish_request(&c.target("sync2"), "sync2");
+    req.volume_context
+        .insert("csi.storage.k8s.io/pod.name".into(), "solo".into());
+    req.volume_context
+        .insert("csi.storage.k8s.io/pod.uid".into(), "uid-2".into());
+    node.node_publish_volume(req).await.expect("publish solo");
+    let solo: Secret = c
+        .fake
+        .get("default", "solo-creds")
+        .expect("read")
+        .expect("solo secret");
+    let owner = &solo.metadata.owner_references.expect("owners")[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("SecretProviderClassPodStatus", "solo-default-sync2")
+    );
+    c.fake
+        .delete::<k8s_openapi::api::core::v1::Pod>("default", "solo")
+        .expect("delete pod");
+    c.fake.gc();
+    assert!(
+        c.fake
+            .get::<SecretProviderClassPodStatus>("default", "solo-default-sync2")
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        c.fake
+            .get::<Secret>("default", "solo-creds")
+            .expect("read")
+            .is_none(),
+        "garbage-collected with its owner chain"
+    );
+}

@@ -13,7 +13,23 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::OnceCell;
 
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+
 use crate::crd::{SecretProviderClass, SecretProviderClassPodStatus};
+
+/// What applying a synced Secret did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOutcome {
+    /// The Secret was created.
+    Created,
+    /// An existing managed Secret was updated (owners merged).
+    Updated,
+    /// Already up to date; nothing written.
+    Unchanged,
+    /// A Secret of that name exists without the managed label; left alone.
+    NotManaged,
+}
 
 /// Attempts at updating a pod status that keeps changing under us.
 const STATUS_UPDATE_TRIES: usize = 5;
@@ -21,7 +37,7 @@ const STATUS_UPDATE_TRIES: usize = 5;
 const CACHE_WARMUP: Duration = Duration::from_secs(2);
 
 /// Why a Kubernetes call failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClusterError {
     /// The object does not exist.
     #[error("{namespace}/{name} not found")]
@@ -53,6 +69,30 @@ pub trait Cluster: Send + Sync {
         &self,
         status: SecretProviderClassPodStatus,
     ) -> Result<(), ClusterError>;
+    /// The owner references of a pod.
+    async fn pod_owners(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<OwnerReference>, ClusterError>;
+    /// An owner reference to a pod status (used when the pod has no owners).
+    async fn pod_status_owner(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<OwnerReference, ClusterError>;
+    /// Creates a managed Secret, or updates one keyvol manages: data, labels and annotations
+    /// replaced, owner references merged. A Secret without the managed label is not touched.
+    async fn apply_secret(&self, secret: Secret) -> Result<SecretOutcome, ClusterError>;
+    /// Records a Warning event on a pod.
+    async fn warn_event(
+        &self,
+        namespace: &str,
+        pod: &str,
+        pod_uid: &str,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), ClusterError>;
 }
 
 /// Used when no Kubernetes API is configured: the CSI surface still works, and requests that
@@ -69,6 +109,25 @@ impl Cluster for NoCluster {
         Err(ClusterError::Unavailable(self.0.clone()))
     }
     async fn upsert_pod_status(&self, _: SecretProviderClassPodStatus) -> Result<(), ClusterError> {
+        Err(ClusterError::Unavailable(self.0.clone()))
+    }
+    async fn pod_owners(&self, _: &str, _: &str) -> Result<Vec<OwnerReference>, ClusterError> {
+        Err(ClusterError::Unavailable(self.0.clone()))
+    }
+    async fn pod_status_owner(&self, _: &str, _: &str) -> Result<OwnerReference, ClusterError> {
+        Err(ClusterError::Unavailable(self.0.clone()))
+    }
+    async fn apply_secret(&self, _: Secret) -> Result<SecretOutcome, ClusterError> {
+        Err(ClusterError::Unavailable(self.0.clone()))
+    }
+    async fn warn_event(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<(), ClusterError> {
         Err(ClusterError::Unavailable(self.0.clone()))
     }
 }
@@ -179,5 +238,143 @@ impl Cluster for KubeCluster {
         Err(ClusterError::Api(format!(
             "SecretProviderClassPodStatus {namespace}/{name} kept changing; gave up after {STATUS_UPDATE_TRIES} tries"
         )))
+    }
+
+    async fn pod_owners(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<OwnerReference>, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        match api.get(name).await {
+            Ok(p) => Ok(p.metadata.owner_references.unwrap_or_default()),
+            Err(e) if is_status(&e, 404) => Err(ClusterError::NotFound {
+                namespace: namespace.into(),
+                name: name.into(),
+            }),
+            Err(e) => Err(api_error(e)),
+        }
+    }
+
+    async fn pod_status_owner(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<OwnerReference, ClusterError> {
+        let api: Api<SecretProviderClassPodStatus> =
+            Api::namespaced(self.client.clone(), namespace);
+        let s = api.get(name).await.map_err(api_error)?;
+        Ok(OwnerReference {
+            api_version: s.api_version.clone(),
+            kind: s.kind.clone(),
+            name: name.to_owned(),
+            uid: s.metadata.uid.unwrap_or_default(),
+            ..OwnerReference::default()
+        })
+    }
+
+    async fn apply_secret(&self, secret: Secret) -> Result<SecretOutcome, ClusterError> {
+        let namespace = secret.metadata.namespace.clone().unwrap_or_default();
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        match api.create(&PostParams::default(), &secret).await {
+            Ok(_) => return Ok(SecretOutcome::Created),
+            Err(e) if is_status(&e, 409) => {}
+            Err(e) => return Err(api_error(e)),
+        }
+        for _ in 0..STATUS_UPDATE_TRIES {
+            let mut current = api.get(&name).await.map_err(api_error)?;
+            let managed = current
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::sync::MANAGED_LABEL))
+                .map(String::as_str)
+                == Some("true");
+            if !managed {
+                return Ok(SecretOutcome::NotManaged);
+            }
+            let before = (
+                current.data.clone(),
+                current.metadata.labels.clone(),
+                current.metadata.annotations.clone(),
+                current.metadata.owner_references.clone(),
+            );
+            current.data = secret.data.clone();
+            let mut labels = current.metadata.labels.take().unwrap_or_default();
+            labels.extend(secret.metadata.labels.clone().unwrap_or_default());
+            current.metadata.labels = Some(labels);
+            if let Some(ann) = secret.metadata.annotations.clone() {
+                let mut merged = current.metadata.annotations.take().unwrap_or_default();
+                merged.extend(ann);
+                current.metadata.annotations = Some(merged);
+            }
+            let mut owners = current.metadata.owner_references.take().unwrap_or_default();
+            for o in secret.metadata.owner_references.clone().unwrap_or_default() {
+                if !owners.iter().any(|e| e.uid == o.uid) {
+                    owners.push(o);
+                }
+            }
+            current.metadata.owner_references = Some(owners);
+            if (
+                current.data.clone(),
+                current.metadata.labels.clone(),
+                current.metadata.annotations.clone(),
+                current.metadata.owner_references.clone(),
+            ) == before
+            {
+                return Ok(SecretOutcome::Unchanged);
+            }
+            match api.replace(&name, &PostParams::default(), &current).await {
+                Ok(_) => return Ok(SecretOutcome::Updated),
+                Err(e) if is_status(&e, 409) => continue,
+                Err(e) => return Err(api_error(e)),
+            }
+        }
+        Err(ClusterError::Api(format!(
+            "Secret {namespace}/{name} kept changing; gave up after {STATUS_UPDATE_TRIES} tries"
+        )))
+    }
+
+    async fn warn_event(
+        &self,
+        namespace: &str,
+        pod: &str,
+        pod_uid: &str,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), ClusterError> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let event = Event {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{pod}.")),
+                namespace: Some(namespace.to_owned()),
+                ..ObjectMeta::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(pod.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                uid: Some(pod_uid.to_owned()),
+                ..ObjectReference::default()
+            },
+            reason: Some(reason.to_owned()),
+            message: Some(message.to_owned()),
+            type_: Some("Warning".into()),
+            source: Some(EventSource {
+                component: Some("csi-secrets-store-controller".into()),
+                host: None,
+            }),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            count: Some(1),
+            ..Event::default()
+        };
+        api.create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
+            .map_err(api_error)
     }
 }

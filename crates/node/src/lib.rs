@@ -21,5 +21,6 @@ pub mod publish;
 pub mod registration;
 pub mod request;
 pub mod server;
+pub mod sync;
 
 pub use error::NodeError;

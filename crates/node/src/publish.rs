@@ -162,6 +162,24 @@ impl NodeState {
             }
             return Err(e.into());
         }
+        let status_name = pod_status_name(&req.pod_name, &req.pod_namespace, &req.class_name);
+        let sync_errors = crate::sync::sync_secrets(
+            self.cluster.as_ref(),
+            &class,
+            &req.pod_namespace,
+            &req.pod_name,
+            &req.pod_uid,
+            &status_name,
+            &req.target_path,
+        )
+        .await;
+        if !sync_errors.is_empty() {
+            tracing::warn!(
+                failed = sync_errors.len(),
+                "some secretObjects were not synced: {}",
+                req.summary()
+            );
+        }
         if mounted {
             let rotated = matches!(published.write, keyvol_core::WriteOutcome::Written { .. });
             self.metrics
