@@ -24,6 +24,21 @@ use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::request::{PublishRequest, SA_TOKENS};
 
+/// Deadline of one Kubernetes API call on the publish path. kube-rs retries 429/503/504 on its
+/// own with growing delays; without a bound those retries could eat kubelet's whole two minutes.
+const API_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, crate::cluster::ClusterError>>,
+) -> Result<T, NodeError> {
+    match tokio::time::timeout(API_CALL_TIMEOUT, call).await {
+        Ok(r) => r.map_err(NodeError::from),
+        Err(_) => Err(NodeError::ApiUnavailable(format!(
+            "the Kubernetes API did not answer within {API_CALL_TIMEOUT:?}"
+        ))),
+    }
+}
+
 /// How the node behaves (from the command line).
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -152,7 +167,7 @@ impl NodeState {
             .publish_duration(&provider_name, started.elapsed());
 
         let status = pod_status(&self.config.node_id, &req, &published.object_versions);
-        if let Err(e) = self.cluster.upsert_pod_status(status).await {
+        if let Err(e) = bounded(self.cluster.upsert_pod_status(status)).await {
             if published.mounted_now {
                 let _ = tmpfs::unmount(&req.target_path);
             }
@@ -163,7 +178,7 @@ impl NodeState {
             return Err(e.into());
         }
         let status_name = pod_status_name(&req.pod_name, &req.pod_namespace, &req.class_name);
-        let sync_errors = crate::sync::sync_secrets(
+        let sync = crate::sync::sync_secrets(
             self.cluster.as_ref(),
             &class,
             &req.pod_namespace,
@@ -171,8 +186,17 @@ impl NodeState {
             &req.pod_uid,
             &status_name,
             &req.target_path,
-        )
-        .await;
+        );
+        let sync_errors = match tokio::time::timeout(API_CALL_TIMEOUT, sync).await {
+            Ok(errors) => errors,
+            Err(_) => {
+                tracing::warn!(
+                    "secret sync did not finish within {API_CALL_TIMEOUT:?}: {}",
+                    req.summary()
+                );
+                Vec::new()
+            }
+        };
         if !sync_errors.is_empty() {
             tracing::warn!(
                 failed = sync_errors.len(),
