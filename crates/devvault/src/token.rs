@@ -235,4 +235,48 @@ mod tests {
             .expect("issue");
         assert_eq!(a.validate(&tok2, ok, "x").err(), Some(TokenError::Invalid));
     }
+
+    #[test]
+    fn expired_tokens_and_tokens_naming_another_tenant_are_refused() {
+        let issuer = TokenIssuer::new("t1").expect("key");
+        let now = unix_now();
+        let claims = |exp: i64, iss: &str, tid: &str| Claims {
+            aud: "https://vault.azure.net".into(),
+            iss: iss.into(),
+            iat: now - 7200,
+            nbf: now - 7200,
+            exp,
+            appid: "app".into(),
+            oid: "app".into(),
+            sub: "app".into(),
+            tid: tid.into(),
+            ver: "1.0".into(),
+        };
+        let sign = |c: &Claims| {
+            jsonwebtoken::encode(&Header::new(Algorithm::ES256), c, &issuer.encoding).expect("sign")
+        };
+        let ok = |_: &str| true;
+        let expired = sign(&claims(now - 60, &issuer.issuer(), "t1"));
+        assert_eq!(
+            issuer.validate(&expired, ok, "x").err(),
+            Some(TokenError::Expired)
+        );
+        let foreign = sign(&claims(now + 600, "https://sts.windows.net/t2/", "t2"));
+        assert!(matches!(
+            issuer.validate(&foreign, ok, "x"),
+            Err(TokenError::Tenant { .. })
+        ));
+    }
+
+    #[test]
+    fn a_stored_signing_key_keeps_verifying_tokens_after_a_restart() {
+        let first = TokenIssuer::new("t1").expect("key");
+        let (tok, _) = first
+            .issue("app", "https://vault.azure.net")
+            .expect("issue");
+        let again = TokenIssuer::with_key_pem("t1", first.key_pem()).expect("reload");
+        let ok = |_: &str| true;
+        assert_eq!(again.validate(&tok, ok, "x").expect("valid").appid, "app");
+        assert_eq!(again.public_jwk()["kid"], first.public_jwk()["kid"]);
+    }
 }

@@ -676,3 +676,66 @@ async fn deleting_a_certificate_takes_its_key_and_secret_with_it() {
         (404, &json!("CertificateNotFound"))
     );
 }
+
+#[tokio::test]
+async fn a_configured_dns_suffix_serves_vaults_and_names_itself_in_the_challenge() {
+    let h = Harness::start_with(SEED, |c| c.vault_suffix = "vault.usgovcloudapi.net".into()).await;
+    let url = format!(
+        "https://kv1.vault.usgovcloudapi.net:{}/secrets/plain?{V}",
+        h.port
+    );
+    let resp = h.client.get(&url).send().await.expect("challenge");
+    assert_eq!(resp.status(), 401);
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .expect("header")
+        .to_owned();
+    assert!(
+        challenge.ends_with(&format!(
+            "resource=\"https://vault.usgovcloudapi.net:{}\"",
+            h.port
+        )),
+        "{challenge}"
+    );
+    // A token for the public cloud's resource is the wrong audience here.
+    let public = h.token().await;
+    let resp = h
+        .client
+        .get(&url)
+        .bearer_auth(&public)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 401);
+    let token_resp: Value = h
+        .client
+        .post(format!(
+            "https://login.microsoftonline.com:{}/{}/oauth2/v2.0/token",
+            h.port,
+            common::TENANT
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", common::CLIENT_ID),
+            ("client_secret", common::CLIENT_SECRET),
+            ("scope", "https://vault.usgovcloudapi.net/.default"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let gov = token_resp["access_token"].as_str().expect("token");
+    let body: Value = h
+        .client
+        .get(&url)
+        .bearer_auth(gov)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["value"], "hello");
+}

@@ -28,6 +28,7 @@ pub const HOSTS: &[&str] = &[
     "kv2.vault.azure.net",
     "sanitized.vault.azure.net",
     "redacted.vault.azure.net",
+    "kv1.vault.usgovcloudapi.net",
 ];
 
 pub fn client_for(addr: SocketAddr, ca_pem: &str) -> reqwest::Client {
