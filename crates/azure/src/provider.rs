@@ -158,29 +158,7 @@ impl AzureProvider {
         if params.objects.is_empty() {
             return Ok(MountResponse::default());
         }
-        let (identity, credential) = self.credentials.credential(
-            &params.identity,
-            &params.tenant_id,
-            &params.cloud,
-            request,
-            &self.http,
-            &crate::identity::Endpoints {
-                nmi_port: self.config.nmi_port,
-                imds: self.config.imds_endpoint.clone(),
-            },
-            (&params.pod_name, &params.pod_namespace),
-        )?;
-        let vault_url = params.cloud.vault_url(&params.vault_name);
-        let vault = self.vault_client(&vault_url, &identity, credential, &params)?;
-        let ctx = MountCtx {
-            vault,
-            vault_url,
-            identity,
-            deadline,
-            in_flight: self.in_flight.clone(),
-            format: self.config.format,
-            default_mode: request.default_mode,
-        };
+        let ctx = self.mount_ctx(request, &params, deadline)?;
         let results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
             stream::iter(params.objects.clone())
                 .map(move |object| {
@@ -196,6 +174,99 @@ impl AzureProvider {
             response.object_versions.extend(versions);
         }
         Ok(response)
+    }
+}
+
+/// One object of a mount and the vault's answer for it, before any formatting.
+///
+/// Returned by [`AzureProvider::fetch_bundles`] for front ends that write their own formats (the
+/// FlexVolume driver writes the original `azure/kv` bytes: secrets as stored, certificates as DER).
+pub struct FetchedObject {
+    /// The object, as validated from the request's `objects`.
+    pub object: KeyVaultObject,
+    /// What the vault returned for the object's version.
+    pub fetched: Arc<Fetched>,
+}
+
+impl AzureProvider {
+    /// The vault client, identity and deadline for one mount: the process-wide credential for
+    /// the request's identity and the cached Key Vault client for (vault, identity).
+    fn mount_ctx(
+        &self,
+        request: &MountRequest,
+        params: &AzureParams,
+        deadline: Instant,
+    ) -> Result<MountCtx, AzureError> {
+        let (identity, credential) = self.credentials.credential(
+            &params.identity,
+            &params.tenant_id,
+            &params.cloud,
+            request,
+            &self.http,
+            &crate::identity::Endpoints {
+                nmi_port: self.config.nmi_port,
+                imds: self.config.imds_endpoint.clone(),
+            },
+            (&params.pod_name, &params.pod_namespace),
+        )?;
+        let vault_url = params.cloud.vault_url(&params.vault_name);
+        let vault = self.vault_client(&vault_url, &identity, credential, params)?;
+        Ok(MountCtx {
+            vault,
+            vault_url,
+            identity,
+            deadline,
+            in_flight: self.in_flight.clone(),
+            format: self.config.format,
+            default_mode: request.default_mode,
+        })
+    }
+
+    /// Fetches every object `request` names and returns the vault's answers unformatted, in
+    /// `objects` order: the same parameter validation, identity, client cache, retries,
+    /// coalescing and mount deadline as [`AzureProvider::fetch`], without [`render`].
+    ///
+    /// Each object's one version is fetched; `objectVersionHistory` above 1 is refused, since
+    /// its file naming belongs to [`AzureProvider::fetch`].
+    pub async fn fetch_bundles(
+        &self,
+        request: &MountRequest,
+    ) -> Result<Vec<FetchedObject>, AzureError> {
+        let timeout = self.config.mount_timeout;
+        tokio::time::timeout(timeout, self.fetch_bundles_inner(request))
+            .await
+            .map_err(|_| AzureError::Deadline(timeout))?
+    }
+
+    async fn fetch_bundles_inner(
+        &self,
+        request: &MountRequest,
+    ) -> Result<Vec<FetchedObject>, AzureError> {
+        let deadline = Instant::now() + self.config.mount_timeout;
+        let params = AzureParams::parse(&request.attributes, &self.config.default_cloud)?;
+        if let Some(i) = params.objects.iter().position(|o| o.version_history > 1) {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].objectVersionHistory"),
+                reason: "is not supported when fetching unformatted bundles".into(),
+            });
+        }
+        if params.objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = self.mount_ctx(request, &params, deadline)?;
+        stream::iter(params.objects.clone())
+            .map(move |object| {
+                let ctx = ctx.clone();
+                async move {
+                    let fetched =
+                        fetch_version(&ctx, object.object_type, &object.name, &object.version)
+                            .await?;
+                    Ok(FetchedObject { object, fetched })
+                }
+            })
+            .buffered(self.config.fetch_concurrency.max(1))
+            .try_collect()
+            .await
     }
 }
 
@@ -471,6 +542,39 @@ mod tests {
         .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn unformatted_bundles_refuse_version_history_before_any_network_call() {
+        let provider = AzureProvider::new(AzureProviderConfig::default()).expect("provider");
+        let request = MountRequest {
+            attributes: [
+                (crate::params::POD_NAME, "p"),
+                (crate::params::POD_NAMESPACE, "ns"),
+                ("keyvaultName", "kv1"),
+                ("tenantId", "t"),
+                (
+                    "objects",
+                    "array:\n  - |\n    objectName: s\n    objectType: secret\n    objectVersionHistory: 2\n",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            secrets: Default::default(),
+            default_mode: 0o644,
+            target_path: String::new(),
+            current_versions: Vec::new(),
+        };
+        let err = provider
+            .fetch_bundles(&request)
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "objects[0].objectVersionHistory: is not supported when fetching unformatted bundles"
+        );
     }
 }
 

@@ -2,8 +2,10 @@
 //! subcommand to the crate that implements it. Only `main` decides exit codes.
 
 mod azure_flags;
+mod cmd_bench;
 mod cmd_demo;
 mod cmd_devvault;
+mod cmd_flexvol;
 mod cmd_mount;
 mod cmd_node;
 mod exit;
@@ -42,6 +44,10 @@ enum Command {
     Provider(Box<cmd_node::ProviderArgs>),
     /// Print the SecretProviderClass and SecretProviderClassPodStatus CRDs (YAML).
     Crd,
+    /// Measure mount latency, vault requests, bursts and memory against the dev vault.
+    Bench(cmd_bench::BenchArgs),
+    /// The FlexVolume driver azure/kv (kubelet's init, mount and unmount calls) and its installer.
+    Flexvol(cmd_flexvol::FlexvolArgs),
 }
 
 fn init_logging(verbosity: u8, json: bool) {
@@ -74,7 +80,17 @@ fn init_logging(verbosity: u8, json: bool) {
 }
 
 fn main() -> std::process::ExitCode {
+    // Installed as `<plugin dir>/azure~kv/kv`, this binary is run by kubelet as `kv <command> …`:
+    // a FlexVolume call, whose reply is one JSON object whatever the arguments.
+    if cmd_flexvol::invoked_as_driver() {
+        return cmd_flexvol::main_as_driver();
+    }
     let cli = Cli::parse();
+    // FlexVolume calls own stdout, stderr and the exit status (kubelet parses both streams as
+    // the reply), so they start before logging does.
+    if let Command::Flexvol(args) = cli.command {
+        return cmd_flexvol::main(args);
+    }
     init_logging(cli.verbosity, cli.log_format_json);
     // One crypto provider for the whole process (aws-lc-rs); a second call is harmless.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -98,6 +114,9 @@ fn main() -> std::process::ExitCode {
             Command::Node(args) => cmd_node::run(*args).await,
             Command::Provider(args) => cmd_node::run_provider_cmd(*args).await,
             Command::Crd => cmd_node::run_crd(),
+            Command::Bench(args) => cmd_bench::run(args).await,
+            // Answered above, before logging starts.
+            Command::Flexvol(_) => Ok(()),
         }
     });
     match result {
