@@ -33,6 +33,20 @@ VAULT = "sdk-vault"
 REPO = Path(__file__).resolve().parents[2]
 
 
+def simple_seed() -> str:
+    """One app, one vault, one secret: for tests that start their own dev vault."""
+    return f"""
+clients:
+  - clientId: {APP_ID}
+    clientSecret: {APP_SECRET}
+vaults:
+  - name: {VAULT}
+    secrets:
+      - name: seeded
+        value: seeded-value
+"""
+
+
 def _seed(issuer_public_pem: str) -> str:
     indented = "\n".join("      " + line for line in issuer_public_pem.strip().splitlines())
     return f"""
@@ -77,12 +91,13 @@ vaults:
 class DevVault:
     """A running dev vault and what clients need to reach it."""
 
-    def __init__(self, proc, url, identity_url, ca_file, issuer_key):
+    def __init__(self, proc, url, identity_url, ca_file, issuer_key, tenant=TENANT):
         self.proc = proc
         self.url = url
         self.identity_url = identity_url
         self.ca_file = ca_file
         self.issuer_key = issuer_key
+        self.tenant = tenant
 
     def client_kwargs(self):
         return {"connection_verify": self.ca_file, "verify_challenge_resource": False}
@@ -91,7 +106,7 @@ class DevVault:
         from azure.identity import ClientSecretCredential
 
         return ClientSecretCredential(
-            TENANT,
+            self.tenant,
             client_id,
             secret,
             authority=self.url,
@@ -113,20 +128,13 @@ class DevVault:
             return json.loads(text) if text else None
 
 
-@pytest.fixture(scope="session")
-def devvault(tmp_path_factory):
+def start_devvault(work: Path, seed_text: str, extra_args=(), issuer_key=None):
+    """Starts `keyvol dev-vault` with `seed_text` and returns a DevVault once it is ready."""
     binary = Path(os.environ.get("KEYVOL_BIN", REPO / "target" / "debug" / "keyvol"))
     if not binary.exists():
         pytest.fail(f"{binary} is missing; run `cargo build -p keyvol` first")
-    work = tmp_path_factory.mktemp("devvault")
-    issuer_key = ec.generate_private_key(ec.SECP256R1())
-    public_pem = (
-        issuer_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
     seed = work / "seed.yaml"
-    seed.write_text(_seed(public_pem))
+    seed.write_text(seed_text)
     ca_file = str(work / "ca.pem")
     proc = subprocess.Popen(
         [
@@ -140,6 +148,7 @@ def devvault(tmp_path_factory):
             str(seed),
             "--ca-file",
             ca_file,
+            *extra_args,
         ],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -159,13 +168,29 @@ def devvault(tmp_path_factory):
             proc.kill()
             pytest.fail("keyvol dev-vault did not report its listeners")
     url = lines["listening"].removeprefix("on ")
-    vault = DevVault(proc, url, lines["identity"], ca_file, issuer_key)
-    yield vault
-    proc.terminate()
+    return DevVault(proc, url, lines["identity"], ca_file, issuer_key, lines.get("tenant"))
+
+
+def stop_devvault(vault):
+    vault.proc.terminate()
     try:
-        proc.wait(timeout=10)
+        vault.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        vault.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def devvault(tmp_path_factory):
+    work = tmp_path_factory.mktemp("devvault")
+    issuer_key = ec.generate_private_key(ec.SECP256R1())
+    public_pem = (
+        issuer_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    vault = start_devvault(work, _seed(public_pem), issuer_key=issuer_key)
+    yield vault
+    stop_devvault(vault)
 
 
 @pytest.fixture

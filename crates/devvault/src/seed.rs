@@ -695,8 +695,9 @@ mod tests {
         })
         .expect("cert");
         let pem_yaml = made.to_pem().replace('\n', "\n      ");
+        let pfx = base64::engine::general_purpose::STANDARD.encode(made.to_pfx().expect("pfx"));
         let yaml = format!(
-            "vaults:\n- name: kv1\n  keys:\n  - name: rsa\n    keySize: 3072\n  - name: ec\n    kty: EC\n    crv: P-521\n  certificates:\n  - name: gen\n    chain: true\n    contentType: application/x-pem-file\n  - name: given\n    pem: |\n      {pem_yaml}\n"
+            "vaults:\n- name: kv1\n  keys:\n  - name: rsa\n    keySize: 3072\n  - name: ec\n    kty: EC\n    crv: P-521\n  certificates:\n  - name: gen\n    chain: true\n    contentType: application/x-pem-file\n  - name: given\n    pem: |\n      {pem_yaml}\n  - name: given-pfx\n    pfx: {pfx}\n"
         );
         let seed = Seed::from_yaml(&yaml).expect("parses");
         let store = Store::in_memory();

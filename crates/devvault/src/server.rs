@@ -352,7 +352,8 @@ impl DevVault {
             listener,
             RustlsConfig::from_config(identity.server_config),
         )
-        .map_err(|source| DevVaultError::Bind { addr, source })?;
+        .map_err(|source| DevVaultError::Bind { addr, source })?
+        .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor));
         let handle = axum_server::Handle::new();
         let app = router(state.clone(), config.admin);
         let task = tokio::spawn(server.handle(handle.clone()).serve(app.into_make_service()));

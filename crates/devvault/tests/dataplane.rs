@@ -383,6 +383,20 @@ async fn an_imported_pfx_becomes_a_certificate_a_managed_key_and_a_managed_pfx_s
     )
     .expect("secret is a PFX with an empty password");
     assert_eq!(back, m, "key and whole chain, leaf first");
+    let (s, pem) = h
+        .get(
+            "kv1",
+            "/secrets/web?api-version=2025-07-01&outContentType=application/x-pem-file",
+            &t,
+        )
+        .await;
+    assert_eq!(s, 200, "{pem}");
+    assert_eq!(pem["contentType"], "application/x-pem-file");
+    assert_eq!(
+        pem["value"].as_str().expect("pem"),
+        m.to_pem(),
+        "PFX converted to PEM"
+    );
     let (s, key) = h.get("kv1", &format!("/keys/web?{V}"), &t).await;
     assert_eq!((s, &key["managed"]), (200, &json!(true)));
     assert_eq!(key["key"]["crv"], "P-384");

@@ -259,6 +259,18 @@ async fn imds_needs_the_metadata_header_and_picks_identities_like_the_real_one()
             .0,
         200
     );
+    // IMDS answers on the HTTPS listener too, for clients that only speak TLS.
+    let over_tls = h
+        .client
+        .get(format!(
+            "https://127.0.0.1:{}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net",
+            h.port
+        ))
+        .header("Metadata", "true")
+        .send()
+        .await
+        .expect("imds over tls");
+    assert_eq!(over_tls.status(), 200);
     let resp = http
         .get(format!("{url}&client_id=unknown"))
         .header("Metadata", "true")
