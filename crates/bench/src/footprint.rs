@@ -1,0 +1,98 @@
+//! The node holding many volumes: a fresh `keyvol node` (rotation on republish enabled) gets
+//! `volumes` volumes of one class and one identity published with bounded concurrency; its
+//! resident set is read with them all mounted. Then, once the poll interval has passed, every
+//! volume is republished once — what kubelet does with `requiresRepublish` — and the requests
+//! of that rotation round are counted. Finally everything is unpublished.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::burst::unpublish_all;
+use crate::error::BenchError;
+use crate::kubelet;
+use crate::report::{MountedFootprint, RotationFigure};
+use crate::rig::Rig;
+
+/// The node's `--rotation-poll-interval` in this scenario: short, so the round can start soon
+/// after the last volume was mounted.
+const ROTATION_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What to mount.
+pub struct Plan {
+    /// Volumes.
+    pub volumes: usize,
+    /// Objects per volume.
+    pub objects: usize,
+    /// Publishes in flight.
+    pub concurrency: usize,
+    /// Also measure one rotation round.
+    pub rotation: bool,
+}
+
+/// Mounts, measures, republishes, unmounts.
+pub async fn run(
+    rig: &Rig,
+    plan: &Plan,
+) -> Result<(MountedFootprint, Option<RotationFigure>), BenchError> {
+    rig.set_added_latency(0)?;
+    let interval = format!(
+        "--rotation-poll-interval={}s",
+        ROTATION_POLL_INTERVAL.as_secs()
+    );
+    let mut node = rig
+        .start_node(&["--enable-secret-rotation=true", &interval])
+        .await?;
+    let socket = node.socket().to_path_buf();
+    let identity = rig.identities.fresh()?;
+    let volumes: Vec<_> = (0..plan.volumes)
+        .map(|_| rig.new_volume(plan.objects))
+        .collect();
+
+    rig.reset_counters();
+    let started = Instant::now();
+    let results: Vec<Result<Duration, BenchError>> = futures::stream::iter(&volumes)
+        .map(|v| kubelet::publish(&socket, v.publish_request(&identity)))
+        .buffer_unordered(plan.concurrency.max(1))
+        .collect()
+        .await;
+    let publish_wall = started.elapsed();
+    let requests = rig.counts();
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        unpublish_all(&socket, &volumes).await;
+        return Err(e);
+    }
+    let resident = node.resident()?;
+    let footprint = MountedFootprint {
+        volumes: plan.volumes,
+        objects: plan.objects,
+        publish_wall_ms: publish_wall.as_secs_f64() * 1000.0,
+        requests,
+        resident,
+    };
+
+    let rotation = if plan.rotation {
+        // Every volume's content is now at least one interval old.
+        tokio::time::sleep(ROTATION_POLL_INTERVAL + Duration::from_millis(100)).await;
+        rig.reset_counters();
+        let started = Instant::now();
+        let failed = futures::stream::iter(&volumes)
+            .map(|v| kubelet::publish(&socket, v.publish_request(&identity)))
+            .buffer_unordered(plan.concurrency.max(1))
+            .filter(|r| std::future::ready(r.is_err()))
+            .count()
+            .await;
+        Some(RotationFigure {
+            volumes: plan.volumes,
+            objects: plan.objects,
+            failed,
+            requests: rig.counts(),
+            wall_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    } else {
+        None
+    };
+    unpublish_all(&socket, &volumes).await;
+    node.stop().await;
+    Ok((footprint, rotation))
+}

@@ -1,0 +1,379 @@
+//! `benchmarks.md`: the report as a document — how to reproduce it, the machine, how each figure
+//! is measured, the tables, the chart, and the comparison with upstream's documented design.
+//! Generated in full from a [`Report`], so one command reproduces it.
+
+use std::fmt::Write as _;
+
+use crate::report::{Cache, Report};
+use crate::resident::mib;
+use crate::table::{Table, ms, per_mount, report_tables};
+
+/// The command the documentation tells people to run.
+pub const REPRODUCE: &str = "cargo run --release -p keyvol -- bench";
+
+/// Upstream's sequential round trips for a 10-object volume (challenge, token, ten GETs and the
+/// extra per-client challenges): the issue's and the reference notes' figure.
+pub const UPSTREAM_ROUND_TRIPS_10: u64 = 14;
+
+/// File name of the chart, linked from the document.
+pub const CHART_FILE: &str = "benchmarks-latency.svg";
+
+fn section(out: &mut String, title: &str, table: Option<&Table>, text: &str) {
+    let _ = writeln!(out, "## {title}\n");
+    if !text.is_empty() {
+        let _ = writeln!(out, "{text}\n");
+    }
+    if let Some(t) = table {
+        let _ = writeln!(out, "{}", t.to_markdown());
+    }
+}
+
+fn load_words(report: &Report) -> String {
+    let m = &report.machine;
+    let [one, five, fifteen] = m.load_before;
+    let busy = m.cpus > 0 && five > 0.25 * m.cpus as f64;
+    format!(
+        "{one:.2} / {five:.2} / {fifteen:.2} (1 / 5 / 15 min) before the run{}; {:.2} / {:.2} / {:.2} after it (the benchmark's own work included)",
+        if busy {
+            " — **other work was running on the machine**, so tails (p95, p99) are noisier than on an idle machine"
+        } else {
+            " — the machine was otherwise idle"
+        },
+        m.load_after[0],
+        m.load_after[1],
+        m.load_after[2],
+    )
+}
+
+/// The comparison with upstream, with this run's figures where they exist.
+fn upstream_comparison(report: &Report) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "These are upstream's documented design facts, not measurements: upstream cannot run \
+here. The upstream Azure provider fetches a volume's objects strictly one after another and \
+builds a new credential and new Key Vault clients on every Mount, so neither its token cache nor \
+the learned 401 challenge outlives one mount (rotation polls are ordinary Mounts and pay it all \
+again): a 10-object volume costs ≈{UPSTREAM_ROUND_TRIPS_10} sequential round trips, every time. \
+At 20 ms per round trip that is at least {} ms of waiting per mount before any other work.",
+        UPSTREAM_ROUND_TRIPS_10 * 20
+    );
+    let figures = if report.node_latency.is_empty() {
+        (&report.provider_latency, "keyvol provider")
+    } else {
+        (&report.node_latency, "keyvol node")
+    };
+    let cold = Report::find(figures.0, 10, 20, Cache::Cold);
+    let warm = Report::find(figures.0, 10, 20, Cache::Warm);
+    if let (Some(c), Some(w)) = (cold, warm) {
+        let _ = write!(
+            s,
+            " Measured here through {}, a 10-object mount with 20 ms added to every request took \
+p50 {} ms cold ({} requests: {} to Key Vault including {} challenge, {} to the token endpoint) \
+and p50 {} ms warm ({} requests), because keyvol fetches the objects concurrently (8 at a time) \
+and keeps credentials, tokens and learned challenges per identity for the life of the process.",
+            figures.1,
+            ms(c.latency_ms.p50),
+            per_mount(c.requests.total()),
+            per_mount(c.requests.vault),
+            per_mount(c.requests.challenges),
+            per_mount(c.requests.identity),
+            ms(w.latency_ms.p50),
+            per_mount(w.requests.total()),
+        );
+    }
+    let _ = write!(
+        s,
+        "\n\nUpstream's node footprint is three containers in the driver pod (secrets-store, \
+node-driver-registrar, liveness-probe) plus the Azure provider pod, 50–100 MiB each: the \
+driver's chart requests 100 MiB for secrets-store and 20 MiB for each sidecar (limits 200 / 100 \
+/ 100 MiB), the provider requests 100 MiB, and upstream's own load test saw 51–54 MiB for the \
+secrets-store container alone."
+    );
+    let m = &report.memory;
+    match (&m.node_idle, &m.node_mounted) {
+        (Some(idle), Some(mounted)) => {
+            let _ = write!(
+                s,
+                " keyvol node is one process with registration, health and the Azure provider \
+built in: {:.1} MiB resident idle and {:.1} MiB with {} volumes mounted (peak {:.1} MiB).",
+                mib(idle.rss_kib),
+                mib(mounted.resident.rss_kib),
+                mounted.volumes,
+                mib(mounted.resident.hwm_kib),
+            );
+        }
+        (Some(idle), None) => {
+            let _ = write!(
+                s,
+                " keyvol node is one process with registration, health and the Azure provider \
+built in: {:.1} MiB resident idle.",
+                mib(idle.rss_kib)
+            );
+        }
+        _ => {}
+    }
+    s
+}
+
+/// Renders the whole document.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let settings = &report.settings;
+    let _ = writeln!(
+        out,
+        "# keyvol benchmarks\n\n<!-- Generated by `keyvol bench` ({}); regenerate it rather than editing by hand. -->\n",
+        report.command
+    );
+    if report.smoke {
+        let _ = writeln!(
+            out,
+            "**Smoke run**: tiny counts that check the harness works; these figures mean nothing.\n"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Mount latency, vault requests, bursts and memory of `keyvol node` and `keyvol provider` \
+against the dev vault, from one run of `{}` started {} and lasting {:.0} s (keyvol {}, {} build). \
+The JSON behind every figure is [benchmarks.json](benchmarks.json).\n",
+        report.command,
+        report.started,
+        report.duration_secs,
+        report.keyvol_version,
+        report.build_profile
+    );
+    section(
+        &mut out,
+        "Reproduce",
+        None,
+        &format!(
+            "```sh\n{REPRODUCE}\n```\n\nRun from the repository root, as root (the node \
+figures mount tmpfs volumes; without root they are skipped, with a note). It writes \
+`docs/benchmarks.md`, `docs/benchmarks.json` and `docs/{CHART_FILE}` (`--out DIR` elsewhere) and \
+prints the tables; it takes a few minutes. `keyvol bench --smoke` is the seconds-long check CI \
+runs; `keyvol bench --help` lists the knobs (samples, added latencies, object counts, burst and \
+memory sizes)."
+        ),
+    );
+    let m = &report.machine;
+    section(
+        &mut out,
+        "Machine",
+        None,
+        &format!(
+            "- CPU: {} × {}\n- Memory: {:.1} GiB\n- Kernel: Linux {}{}\n- Ran as root: {}\n- Load average: {}",
+            m.cpus,
+            if m.cpu_model.is_empty() {
+                "unknown"
+            } else {
+                &m.cpu_model
+            },
+            m.memory_kib as f64 / (1024.0 * 1024.0),
+            m.kernel,
+            if m.os.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", m.os)
+            },
+            if m.root { "yes" } else { "no" },
+            load_words(report),
+        ),
+    );
+    section(
+        &mut out,
+        "How it measures",
+        None,
+        &format!(
+            "- **Dev vault**: `keyvol dev-vault` in the harness's process, HTTPS on loopback, one \
+vault of {}-byte secrets. *Added latency* is a fault rule that delays every Key Vault and Entra ID \
+request by that many milliseconds before it is handled — a network round trip per request (TCP \
+and TLS handshakes are not delayed, and connections are pooled by the daemon).\n\
+- **Kubernetes API**: keyvol's in-process fake API server holding one plain upstream Azure \
+SecretProviderClass per object count.\n\
+- **Daemons**: the real `keyvol node` and `keyvol provider` as child processes of the harness \
+(the same binary), with a clean environment.\n\
+- **Node path**: the harness plays kubelet — NodePublishVolume over the CSI socket, each call \
+on a new connection as kubelet's CSI client makes it, with pod info and a nodePublishSecretRef \
+(`clientid`/`clientsecret`). A mount is timed from dialling to the answer: class lookup, tmpfs \
+mount, fetch, atomic write and the SecretProviderClassPodStatus write included. Each sample is a \
+new volume, unpublished afterwards (not timed).\n\
+- **Provider path**: the harness plays the upstream driver — one Mount over the provider socket \
+with the class parameters and pod attributes as JSON, over a kept connection.\n\
+- **Cold and warm**: a cold sample uses a service principal the daemon has never seen, so it \
+pays for the credential, the token request and the 401 challenge; a warm sample reuses the \
+daemon's warm identity. Cold and warm samples alternate. {} samples each; p50/p95/p99 are \
+nearest-rank percentiles (every figure is an observed latency).\n\
+- **Requests** come from the dev vault's counters (route, status, identity), reset before and \
+read after each mount: Key Vault requests (401 challenges included) and identity-endpoint \
+requests (token, discovery, IMDS, NMI).\n\
+- **Memory** is `VmRSS` / `VmHWM` from `/proc/<pid>/status` of the daemon process.",
+            crate::workload::SECRET_BYTES,
+            settings.samples
+        ),
+    );
+    let tables = report_tables(report);
+    let find = |prefix: &str| tables.iter().find(|t| t.title.starts_with(prefix));
+    let node_table = tables
+        .iter()
+        .find(|t| t.title.contains("keyvol node") && t.title.starts_with("Mount latency"));
+    let provider_table = tables
+        .iter()
+        .find(|t| t.title.contains("keyvol provider") && t.title.starts_with("Mount latency"));
+    let chart = format!("![Mount latency against object count, cold and warm]({CHART_FILE})");
+    if node_table.is_some() {
+        section(
+            &mut out,
+            "Mount latency and requests per mount: keyvol node",
+            node_table,
+            &format!(
+                "{chart}\n\nOne NodePublishVolume through the real daemon over its CSI socket; \
+objects fetched concurrently, at most 8 at a time (the default `--azure-fetch-concurrency`)."
+            ),
+        );
+    }
+    if provider_table.is_some() {
+        section(
+            &mut out,
+            "Mount latency and requests per mount: keyvol provider",
+            provider_table,
+            &if node_table.is_some() {
+                "One Mount through `keyvol provider` as the upstream driver would ask it: no \
+tmpfs, no API server, the files come back in the answer."
+                    .to_owned()
+            } else {
+                format!(
+                    "{chart}\n\nOne Mount through `keyvol provider` as the upstream driver would \
+ask it: no tmpfs, no API server, the files come back in the answer."
+                )
+            },
+        );
+    }
+    if let Some(t) = find("Burst") {
+        section(
+            &mut out,
+            "Burst",
+            Some(t),
+            &format!(
+                "{} volumes of the same {}-object class published at once (one connection each) \
+to a `keyvol node` started for the burst, with one service principal for all of them or one \
+each. Wall time runs from the first call to the last answer; requests are everything the dev \
+vault saw meanwhile. The node's class cache was warmed by one unrelated publish; the burst's \
+identities were cold. Node peak is `VmHWM` after the burst.",
+                settings.burst_volumes, settings.burst_objects
+            ),
+        );
+    }
+    if let Some(t) = find("Memory") {
+        section(
+            &mut out,
+            "Memory",
+            Some(t),
+            &format!(
+                "`keyvol node` idle is a freshly started node with no volume. The mounted \
+figure is a fresh node after {} publishes of the same {}-object class and identity, {} at a \
+time{}.",
+                settings.memory_volumes,
+                settings.memory_objects,
+                settings.memory_concurrency,
+                report
+                    .memory
+                    .node_mounted
+                    .as_ref()
+                    .map(|f| format!(
+                        " ({:.1} s, {} vault and {} identity requests in all)",
+                        f.publish_wall_ms / 1000.0,
+                        f.requests.vault,
+                        f.requests.identity
+                    ))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    if let Some(t) = find("Rotation") {
+        section(
+            &mut out,
+            "Rotation: vault requests per interval",
+            Some(t),
+            "Rotation model (a), as upstream v1.6: kubelet republishes every volume \
+(`requiresRepublish`), and with `--enable-secret-rotation` the node re-fetches each volume \
+older than `--rotation-poll-interval`. The round republishes every mounted volume once, \
+16 at a time. All volumes share the same objects and identity, so the only saving today is the \
+provider's coalescing of identical fetches that are in flight at the same moment; node-wide \
+sharing of one fetch per interval (issue 5) would bring this down to one request per object.",
+        );
+    }
+    section(
+        &mut out,
+        "Against upstream's design",
+        None,
+        &upstream_comparison(report),
+    );
+    let mut notes = report.notes.clone();
+    if report.bursts.iter().any(|b| b.failed > 0) {
+        notes.push(
+            "Some burst publishes failed; the first error of each burst is in the JSON.".into(),
+        );
+    }
+    if !notes.is_empty() {
+        let list: Vec<String> = notes.iter().map(|n| format!("- {n}")).collect();
+        section(&mut out, "Notes", None, &list.join("\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures;
+
+    #[test]
+    fn the_document_has_every_section_the_chart_and_the_command() {
+        let md = render(&fixtures::report());
+        for heading in [
+            "# keyvol benchmarks",
+            "## Reproduce",
+            "## Machine",
+            "## How it measures",
+            "## Mount latency and requests per mount: keyvol node",
+            "## Mount latency and requests per mount: keyvol provider",
+            "## Burst",
+            "## Memory",
+            "## Rotation: vault requests per interval",
+            "## Against upstream's design",
+            "## Notes",
+        ] {
+            assert!(md.contains(heading), "missing {heading}");
+        }
+        assert!(md.contains(REPRODUCE));
+        assert!(md.contains("](benchmarks-latency.svg)"));
+        assert!(md.contains("≈14 sequential round trips"));
+        assert!(md.contains("at least 280 ms"));
+        assert!(md.contains("- a note"));
+        assert!(!md.contains("Smoke run"));
+        assert!(md.contains("the machine was otherwise idle"));
+    }
+
+    #[test]
+    fn a_busy_machine_and_a_smoke_run_are_called_out() {
+        let mut r = fixtures::report();
+        r.machine.load_before = [1.9, 1.8, 1.5];
+        r.smoke = true;
+        let md = render(&r);
+        assert!(md.contains("other work was running on the machine"));
+        assert!(md.contains("**Smoke run**"));
+    }
+
+    #[test]
+    fn without_node_figures_the_chart_moves_to_the_provider_section() {
+        let mut r = fixtures::report();
+        r.node_latency.clear();
+        let md = render(&r);
+        assert!(!md.contains("## Mount latency and requests per mount: keyvol node"));
+        let provider = md
+            .split("## Mount latency and requests per mount: keyvol provider")
+            .nth(1)
+            .expect("provider section");
+        assert!(provider.contains("](benchmarks-latency.svg)"));
+        assert!(md.contains("through keyvol provider, a 10-object mount"));
+    }
+}

@@ -1,0 +1,474 @@
+//! One benchmark run from start to finish: the settings (full and smoke presets), the order of
+//! the phases, the report, the smoke check and writing the three output files.
+//!
+//! Phases: (1) a fresh `keyvol node` — its idle memory, then (as root) its latency figures;
+//! (2) a fresh `keyvol provider` — idle memory, latency figures, memory after; (3, root) one
+//! burst per added latency and identity mode, each on a fresh node; (4, root) a fresh node with
+//! many volumes mounted, and one rotation round. Everything runs in a [`Workspace`] that unmounts
+//! whatever is left when the run ends, however it ends.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::burst::{self, Burst};
+use crate::driver::Driver;
+use crate::error::BenchError;
+use crate::footprint;
+use crate::latency::{self, Plan, Via};
+use crate::machine::Machine;
+use crate::report::{Identities, MemoryFigures, REPORT_SCHEMA, Report, Settings};
+use crate::rig::Rig;
+use crate::workspace::Workspace;
+use crate::{chart, markdown};
+
+/// How long a freshly started daemon is left alone before its idle memory is read.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// File names of the outputs.
+pub const JSON_FILE: &str = "benchmarks.json";
+/// The document.
+pub const MARKDOWN_FILE: &str = "benchmarks.md";
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The `keyvol` binary whose `node` and `provider` subcommands are measured.
+    pub keyvol: PathBuf,
+    /// The command line, recorded in the report.
+    pub command: String,
+    /// Sizes and counts.
+    pub settings: Settings,
+    /// A smoke run: any failure fails the run.
+    pub smoke: bool,
+    /// Measure a rotation round after the memory figure.
+    pub rotation: bool,
+}
+
+impl BenchConfig {
+    /// The published benchmark: 100 samples per figure, 0 and 20 ms, 1/10/50 objects, bursts of
+    /// 200, 1,000 mounted volumes. A few minutes on two cores.
+    pub fn full(keyvol: PathBuf, command: String) -> Self {
+        Self {
+            keyvol,
+            command,
+            settings: Settings {
+                samples: 100,
+                added_latency_ms: vec![0, 20],
+                object_counts: vec![1, 10, 50],
+                burst_volumes: 200,
+                burst_objects: 10,
+                memory_volumes: 1000,
+                memory_objects: 10,
+                memory_concurrency: 16,
+            },
+            smoke: false,
+            rotation: true,
+        }
+    }
+
+    /// The CI check: every phase with tiny counts, seconds in all.
+    pub fn smoke(keyvol: PathBuf, command: String) -> Self {
+        Self {
+            keyvol,
+            command,
+            settings: Settings {
+                samples: 3,
+                added_latency_ms: vec![0, 5],
+                object_counts: vec![1, 3],
+                burst_volumes: 8,
+                burst_objects: 3,
+                memory_volumes: 10,
+                memory_objects: 3,
+                memory_concurrency: 4,
+            },
+            smoke: true,
+            rotation: true,
+        }
+    }
+
+    /// Rejects settings that cannot produce a report.
+    pub fn check(&self) -> Result<(), BenchError> {
+        let s = &self.settings;
+        let bad = |m: &str| Err(BenchError::Settings(m.to_owned()));
+        if s.samples == 0 {
+            return bad("--samples must be at least 1");
+        }
+        if s.added_latency_ms.is_empty() || s.object_counts.is_empty() {
+            return bad("at least one added latency and one object count are needed");
+        }
+        if s.object_counts.contains(&0) || s.burst_objects == 0 || s.memory_objects == 0 {
+            return bad("object counts must be at least 1");
+        }
+        if s.object_counts.iter().any(|&n| n > 999) {
+            return bad("object counts must be at most 999");
+        }
+        if let Some(&ms) = s
+            .added_latency_ms
+            .iter()
+            .find(|&&ms| ms > keyvol_devvault::faults::MAX_LATENCY_MS)
+        {
+            return Err(BenchError::Settings(format!(
+                "added latency {ms} ms is above the dev vault's cap of {} ms",
+                keyvol_devvault::faults::MAX_LATENCY_MS
+            )));
+        }
+        if s.memory_concurrency == 0 {
+            return bad("--memory-concurrency must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Every object count a class is needed for.
+    fn class_sizes(&self) -> Vec<usize> {
+        let s = &self.settings;
+        let mut v = s.object_counts.clone();
+        v.extend([s.burst_objects, s.memory_objects]);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Service principals the run hands out: one per cold sample on each path, one per
+    /// distinct-identity burst volume, and a few warm and warm-up identities.
+    pub fn identities_needed(&self) -> usize {
+        let s = &self.settings;
+        let latencies = s.added_latency_ms.len();
+        let cold_per_path = latencies * s.object_counts.len() * s.samples;
+        let bursts = latencies * (s.burst_volumes + 2) * 2;
+        2 * cold_per_path + bursts + 16
+    }
+}
+
+/// The keyvol version and build profile of this harness (the same as the binary's, which is
+/// built with it).
+fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+/// Runs the benchmark; `progress` hears what is going on, a line at a time.
+pub async fn run(
+    config: &BenchConfig,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Report, BenchError> {
+    config.check()?;
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let mut machine = Machine::probe();
+    let workspace = Workspace::create()?;
+    let rig = Rig::start(
+        &config.keyvol,
+        workspace.path(),
+        &config.class_sizes(),
+        config.identities_needed(),
+    )
+    .await?;
+    let mut report = Report {
+        schema: REPORT_SCHEMA,
+        keyvol_version: env!("CARGO_PKG_VERSION").to_owned(),
+        build_profile: build_profile().to_owned(),
+        command: config.command.clone(),
+        started: humantime::format_rfc3339_seconds(started_at).to_string(),
+        duration_secs: 0.0,
+        smoke: config.smoke,
+        machine: machine.clone(),
+        settings: config.settings.clone(),
+        node_latency: Vec::new(),
+        provider_latency: Vec::new(),
+        bursts: Vec::new(),
+        memory: MemoryFigures::default(),
+        rotation: None,
+        notes: Vec::new(),
+    };
+    let result = phases(config, &rig, machine.root, &mut report, progress).await;
+    rig.shutdown().await;
+    let stuck = workspace.sweep();
+    drop(workspace);
+    result?;
+    if !stuck.is_empty() {
+        report.notes.push(format!(
+            "{} mount(s) were still present after the run and had to be swept up",
+            stuck.len()
+        ));
+    }
+    machine.finish();
+    report.machine = machine;
+    report.duration_secs = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn phases(
+    config: &BenchConfig,
+    rig: &Rig,
+    root: bool,
+    report: &mut Report,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<(), BenchError> {
+    let s = &config.settings;
+    let plan = Plan {
+        samples: s.samples,
+        added_latency_ms: &s.added_latency_ms,
+        object_counts: &s.object_counts,
+    };
+    if build_profile() == "debug" {
+        report.notes.push(
+            "Debug build: figures are several times slower than a release build's and only check \
+             that the harness works."
+                .into(),
+        );
+    }
+
+    progress("keyvol node: idle memory".into());
+    let mut node = rig.start_node(&[]).await?;
+    tokio::time::sleep(SETTLE).await;
+    report.memory.node_idle = Some(node.resident()?);
+    if root {
+        progress(format!(
+            "keyvol node: mount latency, {} samples per figure",
+            s.samples
+        ));
+        let mut via = Via::Node {
+            socket: node.socket().to_path_buf(),
+        };
+        report.node_latency = latency::measure(rig, &mut via, &plan, progress).await?;
+        node.check_running()?;
+    } else {
+        report.notes.push(
+            "Not run as root: mounting tmpfs needs root, so the keyvol node figures (mount \
+             latency, bursts, memory with mounted volumes, rotation) were skipped — not \
+             simulated. The provider figures and the node's idle memory were measured."
+                .into(),
+        );
+    }
+    node.stop().await;
+
+    progress(format!(
+        "keyvol provider: mount latency, {} samples per figure",
+        s.samples
+    ));
+    let mut provider = rig.start_provider().await?;
+    tokio::time::sleep(SETTLE).await;
+    report.memory.provider_idle = Some(provider.resident()?);
+    let mut via = Via::Provider(Driver::connect(provider.socket()).await?);
+    report.provider_latency = latency::measure(rig, &mut via, &plan, progress).await?;
+    report.memory.provider_after = Some(provider.resident()?);
+    provider.stop().await;
+
+    if !root {
+        return Ok(());
+    }
+    let warm_up_objects = s
+        .object_counts
+        .iter()
+        .copied()
+        .find(|&n| n != s.burst_objects)
+        .unwrap_or(s.memory_objects);
+    for &added in &s.added_latency_ms {
+        for identities in [Identities::Shared, Identities::Distinct] {
+            progress(format!(
+                "burst: {} volumes, {}, +{added} ms",
+                s.burst_volumes,
+                identities.label()
+            ));
+            let figure = burst::run(
+                rig,
+                &Burst {
+                    identities,
+                    volumes: s.burst_volumes,
+                    objects: s.burst_objects,
+                    warm_up_objects,
+                    added_latency_ms: added,
+                },
+            )
+            .await?;
+            progress(format!(
+                "  {:.0} ms, {} ok, {} errors, {} requests",
+                figure.wall_ms,
+                figure.succeeded,
+                figure.failed,
+                figure.requests.total()
+            ));
+            report.bursts.push(figure);
+        }
+    }
+
+    progress(format!(
+        "keyvol node: memory with {} volumes mounted{}",
+        s.memory_volumes,
+        if config.rotation {
+            ", then one rotation round"
+        } else {
+            ""
+        }
+    ));
+    let (mounted, rotation) = footprint::run(
+        rig,
+        &footprint::Plan {
+            volumes: s.memory_volumes,
+            objects: s.memory_objects,
+            concurrency: s.memory_concurrency,
+            rotation: config.rotation,
+        },
+    )
+    .await?;
+    report.memory.node_mounted = Some(mounted);
+    report.rotation = rotation;
+    Ok(())
+}
+
+/// Fails a smoke run that saw any failure: burst or rotation errors, or failed requests.
+pub fn smoke_check(report: &Report) -> Result<(), BenchError> {
+    let mut problems = Vec::new();
+    if report.provider_latency.is_empty() {
+        problems.push("no provider latency figures".to_owned());
+    }
+    if report.machine.root && report.node_latency.is_empty() {
+        problems.push("no node latency figures although running as root".to_owned());
+    }
+    for f in report.node_latency.iter().chain(&report.provider_latency) {
+        if f.requests.failed > 0.0 {
+            problems.push(format!(
+                "failed requests in the {}-object {} figure",
+                f.objects,
+                f.cache.label()
+            ));
+        }
+    }
+    for b in &report.bursts {
+        if b.failed > 0 {
+            problems.push(format!(
+                "{} of {} burst publishes failed ({}): {}",
+                b.failed,
+                b.volumes,
+                b.identities.label(),
+                b.first_error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if let Some(r) = &report.rotation
+        && r.failed > 0
+    {
+        problems.push(format!("{} republishes failed", r.failed));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BenchError::SmokeFailures(problems.join("; ")))
+    }
+}
+
+fn write(path: PathBuf, text: &str) -> Result<PathBuf, BenchError> {
+    std::fs::write(&path, text).map_err(|source| BenchError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// The three outputs as `(file name, contents)`: `benchmarks.json`, `benchmarks-latency.svg`
+/// and `benchmarks.md`.
+pub fn render_outputs(report: &Report) -> Result<Vec<(&'static str, String)>, BenchError> {
+    let mut json = serde_json::to_string_pretty(report)?;
+    json.push('\n');
+    Ok(vec![
+        (JSON_FILE, json),
+        (markdown::CHART_FILE, chart::latency_chart(report)),
+        (MARKDOWN_FILE, markdown::render(report)),
+    ])
+}
+
+/// Writes the outputs into `dir` (created if needed); returns their paths.
+pub fn write_outputs(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
+    std::fs::create_dir_all(dir).map_err(|source| BenchError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    render_outputs(report)?
+        .into_iter()
+        .map(|(name, text)| write(dir.join(name), &text))
+        .collect()
+}
+
+/// The report's tables as text, for the terminal.
+pub fn render_text(report: &Report) -> String {
+    crate::table::report_tables(report)
+        .iter()
+        .map(|t| t.to_text())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures;
+
+    #[test]
+    fn presets_pass_their_own_checks_and_bad_settings_are_named() {
+        let full = BenchConfig::full("keyvol".into(), "keyvol bench".into());
+        full.check().expect("full");
+        BenchConfig::smoke("keyvol".into(), "keyvol bench --smoke".into())
+            .check()
+            .expect("smoke");
+        let mut bad = full.clone();
+        bad.settings.samples = 0;
+        assert!(
+            bad.check()
+                .expect_err("refused")
+                .to_string()
+                .contains("--samples")
+        );
+        let mut bad = full.clone();
+        bad.settings.added_latency_ms = vec![60_001];
+        assert!(
+            bad.check()
+                .expect_err("refused")
+                .to_string()
+                .contains("60001 ms")
+        );
+        let mut bad = full;
+        bad.settings.object_counts = vec![0];
+        assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn the_full_run_seeds_enough_identities_for_every_cold_sample() {
+        let full = BenchConfig::full("keyvol".into(), String::new());
+        // 2 paths × 2 latencies × 3 counts × 100 samples + 2 latencies × 2 bursts × 202.
+        assert_eq!(full.identities_needed(), 1200 + 808 + 16);
+        assert_eq!(full.class_sizes(), vec![1, 10, 50]);
+    }
+
+    #[test]
+    fn the_smoke_check_fails_on_burst_errors_only_when_there_are_some() {
+        let mut r = fixtures::report();
+        let err = smoke_check(&r).expect_err("refused").to_string();
+        assert!(err.contains("1 of 200 burst publishes failed"), "{err}");
+        r.bursts[0].failed = 0;
+        smoke_check(&r).expect("clean");
+        r.provider_latency.clear();
+        assert!(smoke_check(&r).is_err());
+    }
+
+    #[test]
+    fn outputs_are_written_and_the_json_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("docs");
+        let r = fixtures::report();
+        let paths = write_outputs(&r, &out).expect("write");
+        assert_eq!(paths.len(), 3);
+        let back: Report =
+            serde_json::from_str(&std::fs::read_to_string(out.join(JSON_FILE)).expect("json"))
+                .expect("parse");
+        assert_eq!(back, r);
+        assert!(
+            std::fs::read_to_string(out.join(markdown::CHART_FILE))
+                .expect("svg")
+                .starts_with("<svg")
+        );
+        assert!(render_text(&r).contains("p50 ms"));
+    }
+}

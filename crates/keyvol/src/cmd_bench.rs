@@ -1,0 +1,151 @@
+//! `keyvol bench`: the benchmark harness (crate `keyvol-bench`) run against this very binary's
+//! `node` and `provider` subcommands. Tables on stdout, progress on stderr, and
+//! `benchmarks.{json,md}` plus `benchmarks-latency.svg` in `--out` (default `docs`).
+
+use std::path::PathBuf;
+
+use keyvol_bench::{BenchConfig, BenchError};
+
+use crate::exit::Failure;
+
+/// Arguments of `keyvol bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// A seconds-long run with tiny counts that checks every phase works (what CI runs); fails
+    /// on any error. Writes files only when --out is given.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Directory for benchmarks.json, benchmarks-latency.svg and benchmarks.md
+    /// [default: docs; with --smoke, none].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Samples per latency figure, cold and warm each [default: 100; smoke 3].
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Latencies the dev vault adds to every request, ms, comma-separated [default: 0,20].
+    #[arg(long, value_delimiter = ',', value_name = "MS,…")]
+    pub latency_ms: Option<Vec<u64>>,
+    /// Objects per volume for the latency figures, comma-separated [default: 1,10,50].
+    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    pub objects: Option<Vec<usize>>,
+    /// Volumes per burst [default: 200].
+    #[arg(long)]
+    pub burst: Option<usize>,
+    /// Objects per burst volume [default: 10].
+    #[arg(long)]
+    pub burst_objects: Option<usize>,
+    /// Volumes mounted for the memory figure [default: 1000].
+    #[arg(long)]
+    pub memory_volumes: Option<usize>,
+    /// Skip the rotation round after the memory figure.
+    #[arg(long)]
+    pub no_rotation: bool,
+}
+
+fn config(args: &BenchArgs, keyvol: PathBuf, command: String) -> BenchConfig {
+    let mut c = if args.smoke {
+        BenchConfig::smoke(keyvol, command)
+    } else {
+        BenchConfig::full(keyvol, command)
+    };
+    let s = &mut c.settings;
+    if let Some(n) = args.samples {
+        s.samples = n;
+    }
+    if let Some(v) = &args.latency_ms {
+        s.added_latency_ms.clone_from(v);
+    }
+    if let Some(v) = &args.objects {
+        s.object_counts.clone_from(v);
+    }
+    if let Some(n) = args.burst {
+        s.burst_volumes = n;
+    }
+    if let Some(n) = args.burst_objects {
+        s.burst_objects = n;
+    }
+    if let Some(n) = args.memory_volumes {
+        s.memory_volumes = n;
+    }
+    c.rotation = !args.no_rotation;
+    c
+}
+
+fn failure(e: &BenchError) -> Failure {
+    Failure::chain(e, matches!(e, BenchError::Settings(_)))
+}
+
+/// `keyvol bench`.
+pub async fn run(args: BenchArgs) -> Result<(), Failure> {
+    let keyvol = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("failed to find the keyvol binary: {e}")))?;
+    let command = std::iter::once("keyvol".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let config = config(&args, keyvol, command);
+    let progress = |line: String| eprintln!("keyvol bench: {line}");
+    // Ctrl-C drops the run: its guards kill the daemons and unmount every volume.
+    let report = tokio::select! {
+        r = keyvol_bench::run(&config, &progress) => r.map_err(|e| failure(&e))?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Failure::internal("interrupted; daemons stopped and volumes unmounted"));
+        }
+    };
+    println!("{}", keyvol_bench::render_text(&report));
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    match (&args.out, args.smoke) {
+        // A smoke run without --out still renders every output, and discards it.
+        (None, true) => {
+            keyvol_bench::run::render_outputs(&report).map_err(|e| failure(&e))?;
+            eprintln!("keyvol bench: smoke run: outputs rendered, not written (use --out DIR)");
+        }
+        (out, _) => {
+            let dir = out.clone().unwrap_or_else(|| PathBuf::from("docs"));
+            for path in keyvol_bench::write_outputs(&report, &dir).map_err(|e| failure(&e))? {
+                eprintln!("keyvol bench: wrote {}", path.display());
+            }
+        }
+    }
+    if args.smoke {
+        keyvol_bench::smoke_check(&report).map_err(|e| failure(&e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    #[test]
+    fn flags_override_the_presets() {
+        let cli = Cli::parse_from([
+            "bench",
+            "--samples=7",
+            "--latency-ms=0,5,50",
+            "--objects=2,4",
+            "--burst=20",
+            "--no-rotation",
+        ]);
+        let c = config(&cli.args, "keyvol".into(), "keyvol bench".into());
+        assert_eq!(c.settings.samples, 7);
+        assert_eq!(c.settings.added_latency_ms, vec![0, 5, 50]);
+        assert_eq!(c.settings.object_counts, vec![2, 4]);
+        assert_eq!(c.settings.burst_volumes, 20);
+        assert_eq!(c.settings.memory_volumes, 1000);
+        assert!(!c.rotation && !c.smoke);
+        let smoke = Cli::parse_from(["bench", "--smoke"]);
+        let c = config(&smoke.args, "keyvol".into(), String::new());
+        assert!(c.smoke);
+        assert_eq!(c.settings.samples, 3);
+    }
+}
