@@ -6,8 +6,9 @@
 //! sharing name and version: the certificate, a managed key and a managed secret.
 //!
 //! With a database, every write rewrites the changed vault's document before the write returns, so
-//! what a client was told is what survives a restart. Writes hold the vault map's lock while they
-//! commit; a dev vault's writes are rare and small.
+//! what a client was told is what survives a restart, and a write that cannot be stored is not
+//! made. Writes hold the vault map's lock while they commit; a dev vault's writes are rare and
+//! small. In memory, writes change the vault in place.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -652,14 +653,20 @@ impl Store {
             .map_err(|_| StoreError::VaultNotFound(vault.to_owned()))?;
         let key = vault.to_ascii_lowercase();
         let current = vaults
-            .get(&key)
+            .get_mut(&key)
             .ok_or_else(|| StoreError::VaultNotFound(vault.to_owned()))?;
+        if self.db.is_none() {
+            // In memory the change is made in place: every write operation checks before it
+            // changes anything, so a failed one leaves the vault as it was, and seeding many
+            // objects stays linear.
+            return f(current);
+        }
         let mut draft = current.clone();
         let out = f(&mut draft)?;
         if !self.persist(&key, &draft) {
             return Err(StoreError::Persist.into());
         }
-        vaults.insert(key, draft);
+        *current = draft;
         Ok(out)
     }
 
@@ -881,6 +888,45 @@ mod tests {
                 .read("kv1", |v| v.keys.get("web").is_none()
                     && v.secrets.get("web").is_none())
                 .expect("read")
+        );
+    }
+
+    #[test]
+    fn seeding_many_secrets_in_memory_stays_fast() {
+        let store = Store::in_memory();
+        store.add_vault("kv1");
+        let started = std::time::Instant::now();
+        for i in 0..20_000 {
+            store
+                .set_secret("kv1", &format!("s{i}"), secret("v"))
+                .expect("set");
+        }
+        assert_eq!(
+            store.read("kv1", |v| v.secrets.live.len()).expect("read"),
+            20_000
+        );
+        // Linear work: well under a second in a debug build; the bound leaves room for slow CI.
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let store = Store::in_memory();
+        store.add_vault("kv1");
+        store.set_secret("kv1", "s", secret("one")).expect("set");
+        assert_eq!(
+            store.set_secret("kv1", "bad name!", secret("x")).err(),
+            Some(StoreError::BadName)
+        );
+        let r: Result<(), StoreError> = store.write("kv1", |v| v.secrets.purge("s"));
+        assert_eq!(r, Err(StoreError::NotFound));
+        assert_eq!(
+            store.get_secret("kv1", "s", None).expect("get").1.value,
+            "one"
+        );
+        assert_eq!(
+            store.read("kv1", |v| v.secrets.live.len()).expect("read"),
+            1
         );
     }
 
