@@ -61,3 +61,56 @@ def test_a_missing_key_is_resource_not_found(keys):
     with pytest.raises(ResourceNotFoundError) as err:
         keys.get_key(name("missing"))
     assert err.value.error.code == "KeyNotFound"
+
+
+def _b(n, length=None):
+    length = length or (n.bit_length() + 7) // 8
+    return n.to_bytes(length, "big")
+
+
+def test_imported_rsa_and_ec_keys_keep_their_public_members_and_never_return_private_ones(keys):
+    from azure.keyvault.keys import JsonWebKey
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    priv = rsa_key.private_numbers()
+    pub = priv.public_numbers
+    jwk = JsonWebKey(
+        kty="RSA",
+        n=_b(pub.n),
+        e=_b(pub.e),
+        d=_b(priv.d),
+        p=_b(priv.p),
+        q=_b(priv.q),
+        dp=_b(priv.dmp1),
+        dq=_b(priv.dmq1),
+        qi=_b(priv.iqmp),
+        key_ops=["sign", "verify"],
+    )
+    imported = keys.import_key(name("imported-rsa"), jwk)
+    assert imported.key.n == _b(pub.n)
+    assert imported.key.d is None
+    assert imported.key_operations == ["sign", "verify"]
+
+    ec_key = ec.generate_private_key(ec.SECP521R1())
+    numbers = ec_key.private_numbers()
+    jwk = JsonWebKey(
+        kty="EC",
+        crv="P-521",
+        x=_b(numbers.public_numbers.x, 66),
+        y=_b(numbers.public_numbers.y, 66),
+        d=_b(numbers.private_value, 66),
+    )
+    n = name("imported-ec")
+    imported = keys.import_key(n, jwk)
+    assert imported.key.x == _b(numbers.public_numbers.x, 66)
+    assert keys.get_key(n).key.d is None
+
+
+def test_importing_a_jwk_without_private_members_is_a_bad_parameter(keys):
+    from azure.keyvault.keys import JsonWebKey
+
+    created = keys.create_ec_key(name("public-only"), curve=KeyCurveName.p_256)
+    with pytest.raises(HttpResponseError) as err:
+        keys.import_key(name("public-only-copy"), JsonWebKey(kty="EC", crv="P-256", x=created.key.x, y=created.key.y))
+    assert err.value.status_code == 400

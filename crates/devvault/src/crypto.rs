@@ -312,6 +312,151 @@ pub fn to_pkcs8(key: &PrivateKeyDer<'_>) -> Result<Vec<u8>, CryptoError> {
     }
 }
 
+/// The private members of an imported JSON Web Key (`PUT /keys/{name}`), base64url.
+#[derive(Default, Deserialize)]
+pub struct PrivateJwk {
+    /// `RSA`, `RSA-HSM`, `EC` or `EC-HSM`.
+    pub kty: Option<String>,
+    /// RSA modulus.
+    pub n: Option<String>,
+    /// RSA public exponent.
+    pub e: Option<String>,
+    /// Private exponent (RSA) or scalar (EC).
+    pub d: Option<String>,
+    /// RSA first prime.
+    pub p: Option<String>,
+    /// RSA second prime.
+    pub q: Option<String>,
+    /// RSA first CRT exponent.
+    pub dp: Option<String>,
+    /// RSA second CRT exponent.
+    pub dq: Option<String>,
+    /// RSA CRT coefficient.
+    pub qi: Option<String>,
+    /// EC curve.
+    pub crv: Option<String>,
+    /// EC x.
+    pub x: Option<String>,
+    /// EC y.
+    pub y: Option<String>,
+    /// Permitted operations.
+    pub key_ops: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for PrivateJwk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivateJwk")
+            .field("kty", &self.kty)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Minimal DER writing for the two private-key structures JWK import needs.
+mod der_out {
+    pub fn len(n: usize) -> Vec<u8> {
+        if n < 0x80 {
+            return vec![u8::try_from(n).unwrap_or(0)];
+        }
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        let mut out = vec![0x80 | u8::try_from(bytes.len()).unwrap_or(0)];
+        out.extend(bytes);
+        out
+    }
+
+    pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend(len(body.len()));
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A non-negative INTEGER from big-endian magnitude bytes.
+    pub fn uint(magnitude: &[u8]) -> Vec<u8> {
+        let trimmed: Vec<u8> = magnitude.iter().copied().skip_while(|b| *b == 0).collect();
+        let mut body = if trimmed.is_empty() { vec![0] } else { trimmed };
+        if body[0] & 0x80 != 0 {
+            body.insert(0, 0);
+        }
+        tlv(0x02, &body)
+    }
+
+    pub fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+}
+
+/// PKCS#8 DER from an imported JWK's private members; the public members must match them.
+pub fn pkcs8_from_jwk(jwk: &PrivateJwk) -> Result<Vec<u8>, CryptoError> {
+    let field = |v: &Option<String>| -> Result<Vec<u8>, CryptoError> {
+        let text = v.as_deref().ok_or(CryptoError::NoPrivateKey)?;
+        URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| CryptoError::PrivateKey)
+    };
+    let kty = jwk.kty.as_deref().unwrap_or_default();
+    let pkcs8 = match kty {
+        "RSA" | "RSA-HSM" => {
+            let parts = [
+                &jwk.n, &jwk.e, &jwk.d, &jwk.p, &jwk.q, &jwk.dp, &jwk.dq, &jwk.qi,
+            ]
+            .into_iter()
+            .map(|v| field(v).map(|b| der_out::uint(&b)))
+            .collect::<Result<Vec<_>, _>>()?;
+            let mut all = vec![der_out::uint(&[0])];
+            all.extend(parts);
+            let pkcs1 = der_out::seq(&all);
+            to_pkcs8(&PrivateKeyDer::Pkcs1(pkcs1.into()))?
+        }
+        "EC" | "EC-HSM" => {
+            let curve = Curve::parse(jwk.crv.as_deref().unwrap_or_default())?;
+            let len = curve.coordinate_len();
+            let pad = |mut b: Vec<u8>| -> Result<Vec<u8>, CryptoError> {
+                if b.len() > len {
+                    return Err(CryptoError::PrivateKey);
+                }
+                let mut out = vec![0; len - b.len()];
+                out.append(&mut b);
+                Ok(out)
+            };
+            let d = pad(field(&jwk.d)?)?;
+            let mut point = vec![4];
+            point.extend(pad(field(&jwk.x)?)?);
+            point.extend(pad(field(&jwk.y)?)?);
+            let oid: &[u8] = match curve {
+                Curve::P256 => &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+                Curve::P384 => &[0x2b, 0x81, 0x04, 0x00, 0x22],
+                Curve::P521 => &[0x2b, 0x81, 0x04, 0x00, 0x23],
+            };
+            let mut bits = vec![0];
+            bits.extend(point);
+            let sec1 = der_out::seq(&[
+                der_out::uint(&[1]),
+                der_out::tlv(0x04, &d),
+                der_out::tlv(0xa0, &der_out::tlv(0x06, oid)),
+                der_out::tlv(0xa1, &der_out::tlv(0x03, &bits)),
+            ]);
+            to_pkcs8(&PrivateKeyDer::Sec1(sec1.into()))?
+        }
+        other => return Err(CryptoError::KeyType(other.to_owned())),
+    };
+    // The private key must belong to the public members given with it.
+    let public = jwk_from_pkcs8(&pkcs8)?;
+    let given = |v: &Option<String>| v.as_deref().map(|s| s.trim_end_matches('=').to_owned());
+    let matches = if public.kty == "RSA" {
+        public.n == given(&jwk.n) && public.e == given(&jwk.e)
+    } else {
+        public.x == given(&jwk.x) && public.y == given(&jwk.y)
+    };
+    if !matches {
+        return Err(CryptoError::PrivateKey);
+    }
+    Ok(pkcs8)
+}
+
 /// A private key PEM (`PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`) as PKCS#8 DER.
 pub fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>, CryptoError> {
     let key =
@@ -799,6 +944,49 @@ mod tests {
         let made = self_signed(&r).expect("cert");
         let der = csr(&r, &made.key_pkcs8).expect("csr");
         assert_eq!(der[0], 0x30, "DER SEQUENCE");
+    }
+
+    /// The private JWK of a P-384 key, as a client exporting it would write it.
+    fn private_jwk(pkcs8: &[u8]) -> PrivateJwk {
+        use aws_lc_rs::encoding::AsBigEndian;
+        let public = jwk_from_pkcs8(pkcs8).expect("jwk");
+        let ec = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            pkcs8,
+        )
+        .expect("p384");
+        let d: aws_lc_rs::encoding::EcPrivateKeyBin<'_> =
+            ec.private_key().as_be_bytes().expect("d");
+        PrivateJwk {
+            kty: Some("EC".into()),
+            crv: public.crv,
+            x: public.x,
+            y: public.y,
+            d: Some(URL_SAFE_NO_PAD.encode(d.as_ref())),
+            ..PrivateJwk::default()
+        }
+    }
+
+    #[test]
+    fn an_ec_jwk_with_private_members_imports_and_a_mismatched_one_does_not() {
+        let pkcs8 = KeySpec::Ec(Curve::P384).generate().expect("ec");
+        let jwk = private_jwk(&pkcs8);
+        let imported = pkcs8_from_jwk(&jwk).expect("import");
+        assert_eq!(
+            jwk_from_pkcs8(&imported).expect("jwk"),
+            jwk_from_pkcs8(&pkcs8).expect("jwk")
+        );
+        let other = private_jwk(&KeySpec::Ec(Curve::P384).generate().expect("ec"));
+        let mixed = PrivateJwk {
+            d: other.d,
+            ..private_jwk(&pkcs8)
+        };
+        assert!(pkcs8_from_jwk(&mixed).is_err());
+        let public_only = PrivateJwk {
+            d: None,
+            ..private_jwk(&pkcs8)
+        };
+        assert_eq!(pkcs8_from_jwk(&public_only), Err(CryptoError::NoPrivateKey));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Key routes: create (RSA 2048/3072/4096, EC P-256/P-384/P-521), get (latest with or without the
-//! trailing slash, or a version), list keys and versions, update attributes, delete, and the
-//! deleted-key routes. Only public members ever leave the vault.
+//! Key routes: create (RSA 2048/3072/4096, EC P-256/P-384/P-521), import a JWK with its private
+//! members, get (latest with or without the trailing slash, or a version), list keys and versions,
+//! update attributes, delete, and the deleted-key routes. Only public members ever leave the vault.
 
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/keys", get(list))
         .route("/keys/", get(list))
-        .route("/keys/{name}", get(get_latest).delete(delete))
+        .route("/keys/{name}", get(get_latest).put(import).delete(delete))
         .route("/keys/{name}/", get(get_latest).patch(patch_latest))
         .route("/keys/{name}/create", post(create))
         .route("/keys/{name}/versions", get(list_versions))
@@ -169,6 +169,51 @@ async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
             version: new_version_id(),
             pkcs8,
             jwk,
+            key_ops,
+            attributes: Attributes::new(attrs.enabled, attrs.nbf, attrs.exp, unix_now()),
+            tags: body.tags,
+            managed: false,
+            exportable: false,
+        };
+        let stored = ctx
+            .state
+            .store
+            .write(&c.vault, |v| v.keys.add(&name, version.clone()))
+            .map_err(|e| ApiError::from_store(e, KIND, &name))?;
+        Ok(ok_json(bundle(c, &stored, &version)))
+    })
+}
+
+#[derive(Deserialize)]
+struct ImportBody {
+    key: Option<crypto::PrivateJwk>,
+    #[serde(default)]
+    attributes: Option<WriteAttributes>,
+    #[serde(default)]
+    tags: Option<Tags>,
+}
+
+async fn import(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
+    ctx.run(KIND, "import", |c| {
+        let body: ImportBody = parse_body(&body, "KeyImportParameters object")?;
+        let Some(jwk) = body.key else {
+            return Err(ApiError::BadParameter("Property 'key' is required.".into()));
+        };
+        let pkcs8 =
+            crypto::pkcs8_from_jwk(&jwk).map_err(|e| ApiError::BadParameter(e.to_string()))?;
+        let public = crypto::jwk_from_pkcs8(&pkcs8).map_err(|_| ApiError::Internal)?;
+        let key_ops = match jwk.key_ops {
+            Some(ops) => {
+                check_ops(&ops)?;
+                ops
+            }
+            None => public.default_ops(),
+        };
+        let attrs = body.attributes.unwrap_or_default();
+        let version = KeyVersion {
+            version: new_version_id(),
+            pkcs8,
+            jwk: public,
             key_ops,
             attributes: Attributes::new(attrs.enabled, attrs.nbf, attrs.exp, unix_now()),
             tags: body.tags,

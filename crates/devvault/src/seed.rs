@@ -225,7 +225,8 @@ pub struct SeedAccessPolicy {
     /// Secret permissions (`get`, `list`, `set`, `delete`, `recover`, `purge`, or `all`).
     #[serde(default)]
     pub secrets: Vec<String>,
-    /// Key permissions (`get`, `list`, `create`, `update`, `delete`, `recover`, `purge`, `all`).
+    /// Key permissions (`get`, `list`, `create`, `import`, `update`, `delete`, `recover`,
+    /// `purge`, `all`).
     #[serde(default)]
     pub keys: Vec<String>,
     /// Certificate permissions (`get`, `list`, `create`, `import`, `update`, `delete`, `recover`,

@@ -753,3 +753,44 @@ async fn a_configured_dns_suffix_serves_vaults_and_names_itself_in_the_challenge
         .expect("json");
     assert_eq!(body["value"], "hello");
 }
+
+#[tokio::test]
+async fn an_imported_jwk_keeps_its_operations_and_its_private_members_stay_inside() {
+    use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+    let h = Harness::start(SEED).await;
+    let t = h.token().await;
+    let pkcs8 = KeySpec::Ec(Curve::P256).generate().expect("key");
+    let public = crypto::jwk_from_pkcs8(&pkcs8).expect("jwk");
+    let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &pkcs8,
+    )
+    .expect("pair");
+    let d: EcPrivateKeyBin<'_> = pair.private_key().as_be_bytes().expect("d");
+    let (s, _, b) = h
+        .call(
+            Method::PUT,
+            "kv1",
+            &format!("/keys/imported?{V}"),
+            Some(&t),
+            Some(json!({"key": {
+                "kty": "EC", "crv": "P-256", "x": public.x, "y": public.y,
+                "d": URL_SAFE_NO_PAD.encode(d.as_ref()), "key_ops": ["sign"]
+            }})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["key"]["key_ops"], json!(["sign"]));
+    assert_eq!(b["key"]["x"], json!(public.x));
+    assert!(b["key"].get("d").is_none());
+    let (s, _, b) = h
+        .call(
+            Method::PUT,
+            "kv1",
+            &format!("/keys/public-only?{V}"),
+            Some(&t),
+            Some(json!({"key": {"kty": "EC", "crv": "P-256", "x": public.x, "y": public.y}})),
+        )
+        .await;
+    assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
+}
