@@ -43,7 +43,8 @@ pub async fn unpublish_all(socket: &std::path::Path, volumes: &[Volume]) -> usiz
         .await
 }
 
-/// Runs one burst against a node started for it.
+/// Runs one burst against a node started for it. Connects the node's socket refuses (its
+/// listen backlog is finite) are retried as gRPC clients do, and counted.
 pub async fn run(rig: &Rig, burst: &Burst) -> Result<BurstFigure, BenchError> {
     rig.set_added_latency(burst.added_latency_ms)?;
     let mut node = rig.start_node(&[]).await?;
@@ -75,10 +76,14 @@ pub async fn run(rig: &Rig, burst: &Burst) -> Result<BurstFigure, BenchError> {
 
     let mut times: Vec<Duration> = Vec::new();
     let mut failed = 0;
+    let mut refused_connects = 0;
     let mut first_error = None;
     for r in results {
         match r {
-            Ok(t) => times.push(t),
+            Ok(p) => {
+                times.push(p.took);
+                refused_connects += u64::from(p.refused_connects);
+            }
             Err(e) => {
                 failed += 1;
                 first_error.get_or_insert_with(|| e.to_string());
@@ -97,6 +102,7 @@ pub async fn run(rig: &Rig, burst: &Burst) -> Result<BurstFigure, BenchError> {
         succeeded: times.len(),
         failed,
         first_error,
+        refused_connects,
         requests: counts,
         publish_ms: Summary::of_durations(&times),
         node_resident: resident,

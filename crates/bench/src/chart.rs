@@ -302,10 +302,14 @@ pub fn latency_chart(report: &Report) -> String {
     render(&Chart {
         title: format!("Mount latency against object count: {what}"),
         subtitle: format!(
-            "{} samples per point; {}; keyvol {} ({} build)",
+            "p50 solid, p99 dashed; {} samples per point; {} × {}; {} build",
             report.settings.samples,
-            report.machine.describe(),
-            report.keyvol_version,
+            report.machine.cpus,
+            if report.machine.cpu_model.is_empty() {
+                "unknown CPU"
+            } else {
+                &report.machine.cpu_model
+            },
             report.build_profile
         ),
         x_label: "objects in the volume (log scale)".into(),

@@ -51,7 +51,7 @@ pub async fn run(
 
     rig.reset_counters();
     let started = Instant::now();
-    let results: Vec<Result<Duration, BenchError>> = futures::stream::iter(&volumes)
+    let results: Vec<Result<kubelet::Published, BenchError>> = futures::stream::iter(&volumes)
         .map(|v| kubelet::publish(&socket, v.publish_request(&identity)))
         .buffer_unordered(plan.concurrency.max(1))
         .collect()

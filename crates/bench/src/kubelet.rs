@@ -73,35 +73,70 @@ impl Volume {
     }
 }
 
+/// Connection attempts per call before giving up: a unix socket refuses connects beyond its
+/// listen backlog, and gRPC clients (kubelet's included) reconnect with a backoff.
+const CONNECT_ATTEMPTS: u32 = 12;
+/// First wait before reconnecting; doubles per attempt (about 2 s in all).
+const CONNECT_BACKOFF: Duration = Duration::from_millis(1);
+
+/// A dialled node client, and how many connects were refused before it.
 async fn client(
     socket: &Path,
-) -> Result<csi::node_client::NodeClient<keyvol_proto::tonic::transport::Channel>, BenchError> {
-    let channel =
-        keyvol_proto::uds::connect(socket)
-            .await
-            .map_err(|source| BenchError::Connect {
-                socket: socket.to_path_buf(),
-                source,
-            })?;
-    Ok(csi::node_client::NodeClient::new(channel))
+) -> Result<
+    (
+        csi::node_client::NodeClient<keyvol_proto::tonic::transport::Channel>,
+        u32,
+    ),
+    BenchError,
+> {
+    let mut refused = 0;
+    let mut wait = CONNECT_BACKOFF;
+    loop {
+        match keyvol_proto::uds::connect(socket).await {
+            Ok(channel) => return Ok((csi::node_client::NodeClient::new(channel), refused)),
+            Err(source) if refused + 1 >= CONNECT_ATTEMPTS => {
+                return Err(BenchError::Connect {
+                    socket: socket.to_path_buf(),
+                    source,
+                });
+            }
+            Err(_) => {
+                refused += 1;
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
 }
 
-/// Dials the node and publishes; returns the time from dialling to the answer.
+/// One publish as the caller saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    /// From dialling to the answer, reconnects included.
+    pub took: Duration,
+    /// Connects the socket refused (and that were retried) before the call went out.
+    pub refused_connects: u32,
+}
+
+/// Dials the node and publishes.
 pub async fn publish(
     socket: &Path,
     request: csi::NodePublishVolumeRequest,
-) -> Result<Duration, BenchError> {
+) -> Result<Published, BenchError> {
     let started = Instant::now();
-    let mut node = client(socket).await?;
+    let (mut node, refused_connects) = client(socket).await?;
     node.node_publish_volume(request)
         .await
         .map_err(|s| BenchError::call("NodePublishVolume", &s))?;
-    Ok(started.elapsed())
+    Ok(Published {
+        took: started.elapsed(),
+        refused_connects,
+    })
 }
 
 /// Dials the node and unpublishes.
 pub async fn unpublish(socket: &Path, volume: &Volume) -> Result<(), BenchError> {
-    let mut node = client(socket).await?;
+    let (mut node, _) = client(socket).await?;
     node.node_unpublish_volume(csi::NodeUnpublishVolumeRequest {
         volume_id: volume.id.clone(),
         target_path: volume.target.display().to_string(),

@@ -45,7 +45,9 @@ impl Via {
         rig.reset_counters();
         match self {
             Via::Node { socket } => {
-                let took = kubelet::publish(socket, volume.publish_request(identity)).await?;
+                let took = kubelet::publish(socket, volume.publish_request(identity))
+                    .await?
+                    .took;
                 let counts = rig.counts();
                 kubelet::unpublish(socket, &volume).await?;
                 Ok((took, counts))

@@ -148,6 +148,8 @@ pub struct BurstFigure {
     pub failed: usize,
     /// The first failure's gRPC code and message, if any.
     pub first_error: Option<String>,
+    /// Connects the node's socket refused and the harness retried (a full listen backlog).
+    pub refused_connects: u64,
     /// Requests the burst sent to the dev vault.
     pub requests: RequestCounts,
     /// Time of each successful publish, ms.
@@ -313,6 +315,7 @@ pub(crate) mod fixtures {
                 succeeded: 199,
                 failed: 1,
                 first_error: Some("Unavailable: boom".into()),
+                refused_connects: 72,
                 requests: RequestCounts {
                     vault: 2200,
                     challenges: 200,

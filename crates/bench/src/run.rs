@@ -16,7 +16,9 @@ use crate::error::BenchError;
 use crate::footprint;
 use crate::latency::{self, Plan, Via};
 use crate::machine::Machine;
-use crate::report::{Identities, MemoryFigures, REPORT_SCHEMA, Report, Settings};
+use crate::report::{
+    Cache, Identities, LatencyFigure, MemoryFigures, REPORT_SCHEMA, Report, Settings,
+};
 use crate::rig::Rig;
 use crate::workspace::Workspace;
 use crate::{chart, markdown};
@@ -245,6 +247,8 @@ async fn phases(
     }
     node.stop().await;
 
+    challenge_note(&report.node_latency, "keyvol node", &mut report.notes);
+
     progress(format!(
         "keyvol provider: mount latency, {} samples per figure",
         s.samples
@@ -255,6 +259,13 @@ async fn phases(
     let mut via = Via::Provider(Driver::connect(provider.socket()).await?);
     report.provider_latency = latency::measure(rig, &mut via, &plan, progress).await?;
     report.memory.provider_after = Some(provider.resident()?);
+    if report.node_latency.is_empty() {
+        challenge_note(
+            &report.provider_latency,
+            "keyvol provider",
+            &mut report.notes,
+        );
+    }
     provider.stop().await;
 
     if !root {
@@ -317,6 +328,25 @@ async fn phases(
     report.memory.node_mounted = Some(mounted);
     report.rotation = rotation;
     Ok(())
+}
+
+/// Notes what the figures show about 401 challenges on cold mounts, if more than one is sent.
+fn challenge_note(figures: &[LatencyFigure], daemon: &str, notes: &mut Vec<String>) {
+    let most = figures
+        .iter()
+        .filter(|f| f.cache == Cache::Cold)
+        .max_by(|a, b| a.requests.challenges.total_cmp(&b.requests.challenges));
+    if let Some(f) = most
+        && f.requests.challenges > 1.0
+    {
+        notes.push(format!(
+            "Through {daemon}, a cold {}-object mount received {} 401 challenges on average: its \
+             first concurrent requests all leave before the new vault client has learned the \
+             challenge (at most the fetch concurrency of them). Warm mounts receive none.",
+            f.objects,
+            crate::table::per_mount(f.requests.challenges)
+        ));
+    }
 }
 
 /// Fails a smoke run that saw any failure: burst or rotation errors, or failed requests.
@@ -451,6 +481,25 @@ mod tests {
         smoke_check(&r).expect("clean");
         r.provider_latency.clear();
         assert!(smoke_check(&r).is_err());
+    }
+
+    #[test]
+    fn several_challenges_on_cold_mounts_are_noted() {
+        let mut r = fixtures::report();
+        let mut notes = Vec::new();
+        challenge_note(&r.node_latency, "keyvol node", &mut notes);
+        assert!(notes.is_empty(), "one challenge per cold mount is expected");
+        let f = r
+            .node_latency
+            .iter_mut()
+            .find(|f| f.objects == 50 && f.cache == Cache::Cold)
+            .expect("figure");
+        f.requests.challenges = 8.0;
+        challenge_note(&r.node_latency, "keyvol node", &mut notes);
+        assert!(
+            notes[0].contains("a cold 50-object mount received 8 401 challenges"),
+            "{notes:?}"
+        );
     }
 
     #[test]

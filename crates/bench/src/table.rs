@@ -133,7 +133,7 @@ fn latency_table(title: &str, figures: &[LatencyFigure]) -> Table {
         &[
             ("objects", Right),
             ("added latency", Right),
-            ("identity", Left),
+            ("cold/warm", Left),
             ("p50 ms", Right),
             ("p95 ms", Right),
             ("p99 ms", Right),
@@ -199,6 +199,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 ("wall ms", Right),
                 ("ok", Right),
                 ("errors", Right),
+                ("refused connects", Right),
                 ("vault req", Right),
                 ("of which 401", Right),
                 ("identity req", Right),
@@ -216,6 +217,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 ms(b.wall_ms),
                 b.succeeded.to_string(),
                 b.failed.to_string(),
+                b.refused_connects.to_string(),
                 b.requests.vault.to_string(),
                 b.requests.challenges.to_string(),
                 b.requests.identity.to_string(),
@@ -237,7 +239,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
         ],
     );
     if let Some(r) = &m.node_idle {
-        resident_row(&mut t, "keyvol node", "idle (started, API connected)", r);
+        resident_row(&mut t, "keyvol node", "idle (just started, no volume)", r);
     }
     if let Some(f) = &m.node_mounted {
         resident_row(
@@ -358,6 +360,7 @@ mod tests {
         let burst = &tables[2].rows[0];
         assert_eq!(burst[2], "distinct identities");
         assert_eq!(burst[6], "1");
+        assert_eq!(burst[7], "72", "refused connects");
         assert_eq!(tables[4].rows[0][6], "10");
         for t in &tables {
             assert!(t.rows.iter().all(|r| r.len() == t.headers.len()));
