@@ -54,6 +54,9 @@ pub struct AzureProviderConfig {
     pub nmi_port: u16,
     /// IMDS base URL (`http://169.254.169.254` on Azure VMs).
     pub imds_endpoint: String,
+    /// How long one fetch of an object version serves every volume that asks for it with the
+    /// same identity (node-wide sharing); zero turns sharing off.
+    pub share_window: Duration,
 }
 
 impl Default for AzureProviderConfig {
@@ -66,6 +69,7 @@ impl Default for AzureProviderConfig {
             format: FormatOptions::default(),
             nmi_port: crate::identity::DEFAULT_NMI_PORT,
             imds_endpoint: crate::identity::DEFAULT_IMDS_ENDPOINT.into(),
+            share_window: Duration::ZERO,
         }
     }
 }
@@ -82,13 +86,71 @@ struct FetchKey {
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Fetched>, AzureError>>>;
 
+/// Most entries the share-window cache keeps; beyond it, new results are not cached.
+const MAX_SHARED_RESULTS: usize = 10_000;
+
+/// Process-wide fetch state: identical requests in flight, recent results within the share
+/// window, and per-vault throttling gates.
+#[derive(Default)]
+struct FetchState {
+    in_flight: Mutex<HashMap<FetchKey, SharedFetch>>,
+    recent: Mutex<HashMap<FetchKey, (Instant, Arc<Fetched>)>>,
+    /// Vault URL → the time before which no request may go to it (from a 429's Retry-After).
+    gates: Mutex<HashMap<String, Instant>>,
+}
+
+impl FetchState {
+    fn recent(&self, key: &FetchKey, window: Duration) -> Option<Arc<Fetched>> {
+        if window.is_zero() {
+            return None;
+        }
+        let map = self.recent.lock().ok()?;
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < window)
+            .map(|(_, f)| f.clone())
+    }
+
+    fn remember(&self, key: FetchKey, value: Arc<Fetched>, window: Duration) {
+        if window.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = self.recent.lock() {
+            if map.len() >= MAX_SHARED_RESULTS {
+                map.retain(|_, (at, _)| at.elapsed() < window);
+            }
+            if map.len() < MAX_SHARED_RESULTS {
+                map.insert(key, (Instant::now(), value));
+            }
+        }
+    }
+
+    /// When the vault may be asked again, if it is throttling us.
+    fn gate(&self, vault: &str) -> Option<Instant> {
+        let gates = self.gates.lock().ok()?;
+        gates
+            .get(vault)
+            .copied()
+            .filter(|until| *until > Instant::now())
+    }
+
+    fn close_gate(&self, vault: &str, for_how_long: Duration) {
+        if let Ok(mut gates) = self.gates.lock() {
+            let until = Instant::now() + for_how_long;
+            let entry = gates.entry(vault.to_owned()).or_insert(until);
+            if *entry < until {
+                *entry = until;
+            }
+        }
+    }
+}
+
 /// The provider. Create one per process: it owns the token, client and in-flight caches.
 pub struct AzureProvider {
     config: AzureProviderConfig,
     http: reqwest::Client,
     credentials: CredentialCache,
     clients: Mutex<HashMap<(String, IdentityKey), Arc<dyn KeyVault>>>,
-    in_flight: Arc<Mutex<HashMap<FetchKey, SharedFetch>>>,
+    state: Arc<FetchState>,
 }
 
 /// One mount's view of the provider: the vault client and identity to use, and the deadline.
@@ -98,7 +160,8 @@ struct MountCtx {
     vault_url: String,
     identity: IdentityKey,
     deadline: Instant,
-    in_flight: Arc<Mutex<HashMap<FetchKey, SharedFetch>>>,
+    state: Arc<FetchState>,
+    share_window: Duration,
     format: FormatOptions,
     default_mode: u32,
 }
@@ -112,7 +175,7 @@ impl AzureProvider {
             http,
             credentials: CredentialCache::default(),
             clients: Mutex::new(HashMap::new()),
-            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            state: Arc::new(FetchState::default()),
         })
     }
 
@@ -216,7 +279,8 @@ impl AzureProvider {
             vault_url,
             identity,
             deadline,
-            in_flight: self.in_flight.clone(),
+            state: self.state.clone(),
+            share_window: self.config.share_window,
             format: self.config.format,
             default_mode: request.default_mode,
         })
@@ -310,7 +374,7 @@ async fn fetch_object(
 async fn pick_history(ctx: &MountCtx, object: &KeyVaultObject) -> Result<Vec<String>, AzureError> {
     let vault = ctx.vault.clone();
     let (kind, name) = (object.object_type, object.name.clone());
-    let mut list = with_retries(ctx.deadline, || {
+    let mut list = with_retries(ctx.deadline, Some((&ctx.state, &ctx.vault_url)), || {
         let vault = vault.clone();
         let name = name.clone();
         async move { vault.list_versions(kind, &name).await }
@@ -369,7 +433,9 @@ fn push_files(
     Ok(())
 }
 
-/// One object version, with retries, shared with any identical request already in flight.
+/// One object version: from the share window if a volume fetched it a moment ago with the
+/// same identity, else from the vault with retries, shared with any identical request already
+/// in flight. Never shared across identities: the identity is part of the key.
 async fn fetch_version(
     ctx: &MountCtx,
     kind: ObjectType,
@@ -383,8 +449,12 @@ async fn fetch_version(
         name: name.to_owned(),
         version: version.to_owned(),
     };
+    if let Some(hit) = ctx.state.recent(&key, ctx.share_window) {
+        return Ok(hit);
+    }
     let shared = {
         let mut map = ctx
+            .state
             .in_flight
             .lock()
             .map_err(|_| AzureError::Internal("in-flight map poisoned".into()))?;
@@ -392,9 +462,11 @@ async fn fetch_version(
             Some(f) => f.clone(),
             None => {
                 let vault = ctx.vault.clone();
+                let state = ctx.state.clone();
+                let vault_url = ctx.vault_url.clone();
                 let (name, version, deadline) = (name.to_owned(), version.to_owned(), ctx.deadline);
                 let fut: BoxFuture<'static, Result<Arc<Fetched>, AzureError>> = async move {
-                    with_retries(deadline, || {
+                    with_retries(deadline, Some((&state, &vault_url)), || {
                         let vault = vault.clone();
                         let (name, version) = (name.clone(), version.clone());
                         async move {
@@ -421,26 +493,59 @@ async fn fetch_version(
         }
     };
     let result = shared.clone().await;
-    if let Ok(mut map) = ctx.in_flight.lock()
+    if let Ok(mut map) = ctx.state.in_flight.lock()
         && map.get(&key).is_some_and(|f| f.ptr_eq(&shared))
     {
         map.remove(&key);
+    }
+    if let Ok(value) = &result {
+        ctx.state.remember(key, value.clone(), ctx.share_window);
     }
     result
 }
 
 /// Runs `op` until it succeeds, fails for good, or the next wait would pass `deadline`. Waits
 /// honour the server's Retry-After; otherwise they grow exponentially with jitter.
-async fn with_retries<T, F, Fut>(deadline: Instant, mut op: F) -> Result<T, AzureError>
+///
+/// With a `gate`, a vault that answered 429 with Retry-After is not asked again before that
+/// time by any request of the process — other vaults are not affected.
+async fn with_retries<T, F, Fut>(
+    deadline: Instant,
+    gate: Option<(&FetchState, &str)>,
+    mut op: F,
+) -> Result<T, AzureError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AzureError>>,
 {
     let mut attempt = 0u32;
     loop {
+        if let Some((state, vault)) = gate
+            && let Some(until) = state.gate(vault)
+        {
+            if until >= deadline {
+                return Err(AzureError::Throttled {
+                    object: vault.to_owned(),
+                    detail: "the vault asked for a pause that outlasts this mount's deadline"
+                        .into(),
+                    retry_after: Some(until - Instant::now()),
+                });
+            }
+            tokio::time::sleep_until(until).await;
+        }
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && attempt + 1 < MAX_TRIES => {
+                if let (
+                    Some((state, vault)),
+                    AzureError::Throttled {
+                        retry_after: Some(wait),
+                        ..
+                    },
+                ) = (gate, &e)
+                {
+                    state.close_gate(vault, *wait);
+                }
                 let wait = e.retry_after().unwrap_or_else(|| backoff(attempt));
                 if Instant::now() + wait >= deadline {
                     // The wait cannot be honoured within the caller's deadline: report the cause now.
@@ -484,7 +589,7 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let c = calls.clone();
         let start = Instant::now();
-        let result = with_retries(start + Duration::from_secs(30), || {
+        let result = with_retries(start + Duration::from_secs(30), None, || {
             let c = c.clone();
             async move {
                 if c.fetch_add(1, Ordering::SeqCst) < 2 {
@@ -510,7 +615,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_retry_after_past_the_deadline_fails_at_once() {
         let start = Instant::now();
-        let result: Result<(), _> = with_retries(start + Duration::from_secs(10), || async {
+        let result: Result<(), _> = with_retries(start + Duration::from_secs(10), None, || async {
             Err(AzureError::Throttled {
                 object: "o".into(),
                 detail: "d".into(),
@@ -529,17 +634,18 @@ mod tests {
     async fn permanent_errors_are_not_retried() {
         let calls = Arc::new(AtomicU32::new(0));
         let c = calls.clone();
-        let result: Result<(), _> = with_retries(Instant::now() + Duration::from_secs(10), || {
-            let c = c.clone();
-            async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                Err(AzureError::NotFound {
-                    object: "o".into(),
-                    detail: "d".into(),
-                })
-            }
-        })
-        .await;
+        let result: Result<(), _> =
+            with_retries(Instant::now() + Duration::from_secs(10), None, || {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    Err(AzureError::NotFound {
+                        object: "o".into(),
+                        detail: "d".into(),
+                    })
+                }
+            })
+            .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -589,12 +695,22 @@ mod fake_vault_tests {
     struct FakeVault {
         gets: AtomicU32,
         delay: Option<Duration>,
+        /// Answer this many gets with 429 and Retry-After 2 s first.
+        throttle_first: AtomicU32,
     }
 
     #[async_trait]
     impl KeyVault for FakeVault {
         async fn get_secret(&self, name: &str, version: &str) -> Result<SecretBundle, AzureError> {
             self.gets.fetch_add(1, Ordering::SeqCst);
+            if self.throttle_first.load(Ordering::SeqCst) > 0 {
+                self.throttle_first.fetch_sub(1, Ordering::SeqCst);
+                return Err(AzureError::Throttled {
+                    object: format!("secret/{name}"),
+                    detail: "Throttled".into(),
+                    retry_after: Some(Duration::from_secs(2)),
+                });
+            }
             if let Some(d) = self.delay {
                 tokio::time::sleep(d).await;
             }
@@ -647,7 +763,8 @@ mod fake_vault_tests {
                 secret_digest: [0; 32],
             },
             deadline: Instant::now() + Duration::from_secs(30),
-            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            state: Arc::new(FetchState::default()),
+            share_window: Duration::ZERO,
             format: FormatOptions::default(),
             default_mode: 0o644,
         }
@@ -776,5 +893,69 @@ mod fake_vault_tests {
         r1.expect("one");
         r2.expect("two");
         assert_eq!(vault.gets.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn volumes_share_one_fetch_per_window_and_never_across_identities() {
+        let vault = Arc::new(FakeVault::default());
+        let mut c = ctx(vault.clone());
+        c.share_window = Duration::from_secs(120);
+        let o = object("");
+        fetch_object(&c, &o).await.expect("first");
+        fetch_object(&c, &o).await.expect("second, shared");
+        assert_eq!(
+            vault.gets.load(Ordering::SeqCst),
+            1,
+            "one vault request per window"
+        );
+        let mut other = c.clone();
+        other.identity.client_id = "other".into();
+        fetch_object(&other, &o).await.expect("other identity");
+        assert_eq!(
+            vault.gets.load(Ordering::SeqCst),
+            2,
+            "another identity fetches for itself"
+        );
+        tokio::time::advance(Duration::from_secs(121)).await;
+        fetch_object(&c, &o).await.expect("after the window");
+        assert_eq!(vault.gets.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_vault_is_paused_for_everyone_and_other_vaults_are_not() {
+        let vault = Arc::new(FakeVault::default());
+        vault.throttle_first.store(1, Ordering::SeqCst);
+        let c = ctx(vault.clone());
+        let start = Instant::now();
+        // The first request is throttled with Retry-After 2 s; it retries after the pause.
+        fetch_object(&c, &object("objectAlias: a"))
+            .await
+            .expect("succeeds after the pause");
+        assert!(Instant::now() - start >= Duration::from_secs(2));
+        assert_eq!(vault.gets.load(Ordering::SeqCst), 2);
+
+        // While a vault's gate is closed, new requests to it wait instead of hammering it...
+        c.state.close_gate(&c.vault_url, Duration::from_secs(3));
+        let before = Instant::now();
+        fetch_object(&c, &object("objectVersion: vt\nobjectAlias: b"))
+            .await
+            .expect("waits for the gate");
+        assert!(Instant::now() - before >= Duration::from_secs(3));
+        // ...and a request to another vault does not wait.
+        c.state.close_gate(&c.vault_url, Duration::from_secs(3));
+        let mut elsewhere = c.clone();
+        elsewhere.vault_url = "https://other.vault.azure.net/".into();
+        let before = Instant::now();
+        fetch_object(&elsewhere, &object("objectVersion: vu\nobjectAlias: c"))
+            .await
+            .expect("other vault");
+        assert!(Instant::now() - before < Duration::from_secs(1));
+        // A gate that outlasts the deadline fails at once with the throttling error.
+        let mut short = c.clone();
+        short.deadline = Instant::now() + Duration::from_secs(1);
+        let err = fetch_object(&short, &object("objectVersion: vw\nobjectAlias: d"))
+            .await
+            .expect_err("gate past deadline");
+        assert!(matches!(err, AzureError::Throttled { .. }), "{err:?}");
     }
 }

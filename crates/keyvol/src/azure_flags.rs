@@ -35,6 +35,11 @@ pub struct AzureFlags {
     /// Port of AAD Pod Identity's NMI on this node.
     #[arg(long = "nmi-port", default_value_t = keyvol_azure::identity::DEFAULT_NMI_PORT)]
     pub nmi_port: u16,
+    /// How long one fetch of an object version serves every volume asking for it with the same
+    /// identity (node-wide sharing). `keyvol node` uses --rotation-poll-interval when rotation is
+    /// on and this is 0.
+    #[arg(long = "azure-fetch-share-window", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub share_window: std::time::Duration,
     /// Base URL of the instance metadata service (managed identity).
     #[arg(long = "imds-endpoint", default_value = keyvol_azure::identity::DEFAULT_IMDS_ENDPOINT)]
     pub imds_endpoint: String,
@@ -59,6 +64,7 @@ impl AzureFlags {
             },
             nmi_port: self.nmi_port,
             imds_endpoint: self.imds_endpoint.clone(),
+            share_window: self.share_window,
         }
     }
 }

@@ -200,8 +200,14 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
     let csi_socket = socket_path(&args.endpoint)?;
     let metrics_addr = listen_addr("metrics-addr", &args.metrics_addr)?;
     let health_addr = listen_addr("health-addr", &args.health_addr)?;
+    let mut azure_config = args.azure.config();
+    if args.enable_secret_rotation && azure_config.share_window.is_zero() {
+        // Volumes of this node that need the same object with the same identity share one fetch
+        // per rotation interval.
+        azure_config.share_window = args.rotation_poll_interval;
+    }
     let azure: Arc<dyn Provider> =
-        Arc::new(AzureProvider::new(args.azure.config()).map_err(|e| Failure::chain(&e, true))?);
+        Arc::new(AzureProvider::new(azure_config).map_err(|e| Failure::chain(&e, true))?);
     let builtin: HashMap<String, Arc<dyn Provider>> = HashMap::from([("azure".to_owned(), azure)]);
     let mut provider_dirs: Vec<PathBuf> = args
         .additional_provider_volume_paths

@@ -737,3 +737,34 @@ async fn secret_objects_are_synced_owned_by_the_pods_owner_and_never_hijack_fore
         "garbage-collected with its owner chain"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_annotation_overrides_the_rotation_interval() {
+    let c = Cluster::start(&[
+        "--enable-secret-rotation=true",
+        "--rotation-poll-interval=1s",
+    ])
+    .await;
+    let mut slow = class(
+        "slow",
+        "azure",
+        &["objectName: db-password\nobjectType: secret"],
+    );
+    slow["metadata"]["annotations"] = json!({"keyvol.dev/rotation-poll-interval": "1h"});
+    c.fake.insert(&slow).expect("class");
+    let target = c.target("slow");
+    let mut node = c.client().await;
+    node.node_publish_volume(publish_request(&target, "slow"))
+        .await
+        .expect("publish");
+    tokio::task::block_in_place(|| c.vault.set_secret(VAULT, "db-password", "s3cr3t-two"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    node.node_publish_volume(publish_request(&target, "slow"))
+        .await
+        .expect("republish");
+    assert_eq!(
+        std::fs::read_to_string(target.join("db-password")).expect("file"),
+        "s3cr3t-one",
+        "the class's 1h interval applies, not the node's 1s"
+    );
+}

@@ -101,21 +101,25 @@ impl NodeState {
     ) -> Result<PublishOutcome, NodeError> {
         let _guard = self.locks.lock(&req.volume_id).await;
         let mounted = is_mounted(&req.target_path)?;
-        if mounted {
-            if !self.config.enable_secret_rotation {
-                // Idempotent publish: the volume is there and rotation is off.
-                return Ok(PublishOutcome::SkippedNotDue);
-            }
-            if !due_for_refresh(&req.target_path, self.config.rotation_poll_interval) {
-                return Ok(PublishOutcome::SkippedNotDue);
-            }
+        if mounted && !self.config.enable_secret_rotation {
+            // Idempotent publish: the volume is there and rotation is off.
+            return Ok(PublishOutcome::SkippedNotDue);
+        }
+        let class = bounded(
+            self.cluster
+                .secret_provider_class(&req.pod_namespace, &req.class_name),
+        )
+        .await?;
+        if mounted
+            && !due_for_refresh(
+                &req.target_path,
+                rotation_interval(&class, self.config.rotation_poll_interval),
+            )
+        {
+            return Ok(PublishOutcome::SkippedNotDue);
         }
         tracing::info!("node publish volume: {}", req.summary());
 
-        let class = self
-            .cluster
-            .secret_provider_class(&req.pod_namespace, &req.class_name)
-            .await?;
         let provider_name = class.spec.provider.clone();
         provider_label.clone_from(&provider_name);
         if provider_name.is_empty() {
@@ -175,7 +179,7 @@ impl NodeState {
                 tracing::warn!(error = %e, "republish could not update the pod status: {}", req.summary());
                 return Ok(PublishOutcome::KeptAfterError);
             }
-            return Err(e.into());
+            return Err(e);
         }
         let status_name = pod_status_name(&req.pod_name, &req.pod_namespace, &req.class_name);
         let sync = crate::sync::sync_secrets(
@@ -233,6 +237,29 @@ fn is_mounted(target: &Path) -> Result<bool, NodeError> {
         Ok(Some(_)) => Ok(std::fs::read_dir(target).is_ok()),
         Ok(None) => Ok(false),
         Err(e) => Err(NodeError::Volume(e.into())),
+    }
+}
+
+/// Annotation on a SecretProviderClass that overrides `--rotation-poll-interval` for its
+/// volumes (a duration such as `30s` or `10m`); upstream has one global interval (#322).
+pub const ROTATION_INTERVAL_ANNOTATION: &str = "keyvol.dev/rotation-poll-interval";
+
+/// The class's own interval, when it sets a valid one.
+fn rotation_interval(class: &crate::crd::SecretProviderClass, default: Duration) -> Duration {
+    let Some(text) = class
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ROTATION_INTERVAL_ANNOTATION))
+    else {
+        return default;
+    };
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) => d,
+        Err(_) => {
+            tracing::warn!(annotation = ROTATION_INTERVAL_ANNOTATION, value = %text, "not a duration; using --rotation-poll-interval");
+            default
+        }
     }
 }
 
