@@ -465,6 +465,39 @@ mod tests {
     }
 
     #[test]
+    fn an_issuer_given_as_a_jwks_verifies_assertions_by_key_id() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let enc = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("enc");
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        let mut jwk =
+            serde_json::to_value(crate::crypto::jwk_from_spki(&spki).expect("jwk")).expect("json");
+        jwk["kid"] = json!("key-1");
+        jwk["alg"] = json!("ES256");
+        let yaml = format!(
+            "clients:\n- clientId: wl-app\n  federatedCredentials:\n  - issuer: https://oidc.test\n    subject: sa\noidcIssuers:\n- issuer: https://oidc.test\n  jwks: {}\n",
+            json!({ "keys": [jwk] })
+        );
+        let dir = Directory::from_seed(&Seed::from_yaml(&yaml).expect("seed")).expect("dir");
+        let now = crate::store::unix_now();
+        let claims = json!({"iss": "https://oidc.test", "sub": "sa", "aud": "api://AzureADTokenExchange", "exp": now + 600});
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("key-1".into());
+        let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &token)
+                .expect("ok")
+                .client_id,
+            "wl-app"
+        );
+        header.kid = Some("another-key".into());
+        let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &token),
+            Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
     fn imds_picks_by_selector_then_system_assigned_then_the_only_one() {
         let seed = Seed::from_yaml(
             "managedIdentities:\n- clientId: ua-1\n  objectId: oid-1\n  resourceId: /subs/x/ua-1\n- clientId: sys\n  systemAssigned: true\n",
