@@ -49,6 +49,10 @@ pub struct NodeArgs {
     /// Re-fetch on kubelet republish once content is older than --rotation-poll-interval.
     #[arg(long, default_value_t = false, action = bool_flag(), num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub enable_secret_rotation: bool,
+    /// keyvol's own rotation loop (upstream v1.5's model) for clusters whose CSIDriver lacks
+    /// requiresRepublish: refresh every mounted volume this often. Off by default.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub rotation_loop_interval: Option<Duration>,
     /// Minimum age of mounted content before a republish re-fetches.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub rotation_poll_interval: Duration,
@@ -224,6 +228,7 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
             enable_secret_rotation: args.enable_secret_rotation,
             rotation_poll_interval: args.rotation_poll_interval,
             tmpfs_size_bytes: args.tmpfs_size,
+            rotation_loop: args.rotation_loop_interval,
         },
         csi_socket,
         registration: (!args.plugin_registration_dir.is_empty()).then(|| RegistrationConfig {

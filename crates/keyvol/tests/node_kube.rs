@@ -768,3 +768,59 @@ async fn a_class_annotation_overrides_the_rotation_interval() {
         "the class's 1h interval applies, not the node's 1s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotation_loop_refreshes_without_republish_and_tells_the_pod() {
+    // No --enable-secret-rotation: kubelet's republishes do nothing; keyvol's loop rotates.
+    let c = Cluster::start(&["--rotation-loop-interval=1s"]).await;
+    c.fake.insert(&pod("app", "uid-1", json!([]))).expect("pod");
+    c.fake
+        .insert(&class(
+            "loop",
+            "azure",
+            &["objectName: db-password\nobjectType: secret"],
+        ))
+        .expect("class");
+    let target = c.target("loop");
+    let mut node = c.client().await;
+    node.node_publish_volume(publish_request(&target, "loop"))
+        .await
+        .expect("publish");
+    let before = std::fs::read_link(target.join("..data")).expect("link");
+
+    // Nothing changed in the vault: the loop leaves the files alone.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(
+        std::fs::read_link(target.join("..data")).expect("link"),
+        before,
+        "no swap without a change"
+    );
+
+    let version =
+        tokio::task::block_in_place(|| c.vault.set_secret(VAULT, "db-password", "s3cr3t-two"));
+    let mut rotated = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if std::fs::read_to_string(target.join("db-password")).expect("file") == "s3cr3t-two" {
+            rotated = true;
+            break;
+        }
+    }
+    assert!(rotated, "the loop rotated the file");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status: SecretProviderClassPodStatus = c
+        .fake
+        .get("default", "app-default-loop")
+        .expect("read")
+        .expect("status");
+    assert_eq!(status.status.objects[0].version, version);
+    use k8s_openapi::api::core::v1::Event;
+    let events: Vec<Event> = c.fake.list(Some("default")).expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("MountRotationComplete")
+                && e.type_.as_deref() == Some("Normal")),
+        "an event on the pod"
+    );
+}

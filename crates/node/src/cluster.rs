@@ -18,6 +18,25 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 
 use crate::crd::{SecretProviderClass, SecretProviderClassPodStatus};
 
+/// Kind of a Kubernetes event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// `Normal`.
+    Normal,
+    /// `Warning`.
+    Warning,
+}
+
+impl EventType {
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
 /// What applying a synced Secret did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretOutcome {
@@ -84,12 +103,13 @@ pub trait Cluster: Send + Sync {
     /// Creates a managed Secret, or updates one keyvol manages: data, labels and annotations
     /// replaced, owner references merged. A Secret without the managed label is not touched.
     async fn apply_secret(&self, secret: Secret) -> Result<SecretOutcome, ClusterError>;
-    /// Records a Warning event on a pod.
-    async fn warn_event(
+    /// Records an event on a pod.
+    async fn event(
         &self,
         namespace: &str,
         pod: &str,
         pod_uid: &str,
+        kind: EventType,
         reason: &str,
         message: &str,
     ) -> Result<(), ClusterError>;
@@ -120,11 +140,12 @@ impl Cluster for NoCluster {
     async fn apply_secret(&self, _: Secret) -> Result<SecretOutcome, ClusterError> {
         Err(ClusterError::Unavailable(self.0.clone()))
     }
-    async fn warn_event(
+    async fn event(
         &self,
         _: &str,
         _: &str,
         _: &str,
+        _: EventType,
         _: &str,
         _: &str,
     ) -> Result<(), ClusterError> {
@@ -336,11 +357,12 @@ impl Cluster for KubeCluster {
         )))
     }
 
-    async fn warn_event(
+    async fn event(
         &self,
         namespace: &str,
         pod: &str,
         pod_uid: &str,
+        kind: EventType,
         reason: &str,
         message: &str,
     ) -> Result<(), ClusterError> {
@@ -362,7 +384,7 @@ impl Cluster for KubeCluster {
             },
             reason: Some(reason.to_owned()),
             message: Some(message.to_owned()),
-            type_: Some("Warning".into()),
+            type_: Some(kind.as_str().into()),
             source: Some(EventSource {
                 component: Some("csi-secrets-store-controller".into()),
                 host: None,

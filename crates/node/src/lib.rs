@@ -20,6 +20,7 @@ pub mod providers;
 pub mod publish;
 pub mod registration;
 pub mod request;
+pub mod rotation;
 pub mod server;
 pub mod sync;
 

@@ -52,6 +52,9 @@ pub struct NodeConfig {
     pub rotation_poll_interval: Duration,
     /// Size cap of each volume's tmpfs, bytes.
     pub tmpfs_size_bytes: Option<u64>,
+    /// keyvol's own rotation loop (upstream v1.5's model) for clusters without republish:
+    /// every this often, each volume mounted by this process is refreshed.
+    pub rotation_loop: Option<Duration>,
 }
 
 /// What a publish did.
@@ -59,8 +62,11 @@ pub struct NodeConfig {
 pub enum PublishOutcome {
     /// Files were fetched and written into a new mount.
     Mounted,
-    /// A republish re-fetched and the content was swapped (or already current).
-    Refreshed,
+    /// A refresh re-fetched; `changed` when the content was swapped (not already current).
+    Refreshed {
+        /// True when new content was written.
+        changed: bool,
+    },
     /// Already mounted and not due for refresh.
     SkippedNotDue,
     /// A republish failed; the previous files stay (upstream masks these errors, kubernetes#121271).
@@ -79,13 +85,21 @@ pub struct NodeState {
     pub locks: VolumeLocks,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Volumes this process mounted, for the rotation loop.
+    pub registry: crate::rotation::Registry,
 }
 
 impl NodeState {
     /// Serves one NodePublishVolume and counts it.
     pub async fn publish(&self, req: PublishRequest) -> Result<PublishOutcome, NodeError> {
         let mut provider = String::new();
-        let result = self.publish_inner(req, &mut provider).await;
+        let snapshot = self.config.rotation_loop.is_some().then(|| req.clone());
+        let result = self.publish_inner(req, &mut provider, false).await;
+        if let (Some(snapshot), Ok(PublishOutcome::Mounted | PublishOutcome::Refreshed { .. })) =
+            (snapshot, &result)
+        {
+            self.registry.register(snapshot);
+        }
         match &result {
             Ok(PublishOutcome::KeptAfterError) => {}
             Ok(_) => self.metrics.publish_ok(&provider),
@@ -94,14 +108,27 @@ impl NodeState {
         result
     }
 
+    /// A refresh from the rotation loop: re-fetch now, whatever the republish settings say.
+    pub async fn refresh(&self, req: PublishRequest) -> Result<PublishOutcome, NodeError> {
+        let mut provider = String::new();
+        self.publish_inner(req, &mut provider, true).await
+    }
+
     async fn publish_inner(
         &self,
         req: PublishRequest,
         provider_label: &mut String,
+        force_refresh: bool,
     ) -> Result<PublishOutcome, NodeError> {
         let _guard = self.locks.lock(&req.volume_id).await;
         let mounted = is_mounted(&req.target_path)?;
-        if mounted && !self.config.enable_secret_rotation {
+        if force_refresh && !mounted {
+            return Err(NodeError::InvalidArgument(format!(
+                "{} is no longer mounted",
+                req.target_path.display()
+            )));
+        }
+        if mounted && !force_refresh && !self.config.enable_secret_rotation {
             // Idempotent publish: the volume is there and rotation is off.
             return Ok(PublishOutcome::SkippedNotDue);
         }
@@ -111,6 +138,7 @@ impl NodeState {
         )
         .await?;
         if mounted
+            && !force_refresh
             && !due_for_refresh(
                 &req.target_path,
                 rotation_interval(&class, self.config.rotation_poll_interval),
@@ -212,7 +240,7 @@ impl NodeState {
             let rotated = matches!(published.write, keyvol_core::WriteOutcome::Written { .. });
             self.metrics
                 .rotation(&provider_name, rotated, started.elapsed());
-            Ok(PublishOutcome::Refreshed)
+            Ok(PublishOutcome::Refreshed { changed: rotated })
         } else {
             tracing::info!(
                 files = published.files.len(),
@@ -226,6 +254,7 @@ impl NodeState {
     /// Serves one NodeUnpublishVolume: unmount and remove, idempotent, from the mount table.
     pub async fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), NodeError> {
         let _guard = self.locks.lock(volume_id).await;
+        self.registry.forget(volume_id);
         volume::unpublish(target)?;
         tracing::info!(volume = volume_id, target = %target.display(), "node unpublish volume complete");
         Ok(())

@@ -23,6 +23,7 @@ pub const SERVICE_ACCOUNT: &str = "csi.storage.k8s.io/serviceAccount.name";
 pub const SA_TOKENS: &str = "csi.storage.k8s.io/serviceAccount.tokens";
 
 /// A validated publish request. It has no `Debug`: log [`PublishRequest::summary`].
+#[derive(Clone)]
 pub struct PublishRequest {
     /// Volume id.
     pub volume_id: String,

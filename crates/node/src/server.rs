@@ -105,6 +105,7 @@ pub async fn run_node(
         cluster,
         locks: VolumeLocks::default(),
         metrics: metrics.clone(),
+        registry: crate::rotation::Registry::default(),
     });
     let ready = Arc::new(AtomicBool::new(true));
 
@@ -183,6 +184,14 @@ pub async fn run_node(
                 .with_graceful_shutdown(stop)
                 .await
                 .map_err(ServeError::Http)
+        });
+    }
+    if let Some(interval) = config.node.rotation_loop {
+        let state = state.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! { _ = crate::rotation::run(state, interval) => {}, _ = stop => {} }
+            Ok(())
         });
     }
     if let Some(interval) = config.provider_health_check {

@@ -266,7 +266,14 @@ pub async fn sync_secrets(
         if let Err(e) = result {
             tracing::warn!(error = %e, namespace, pod = pod_name, "secret sync failed");
             let _ = cluster
-                .warn_event(namespace, pod_name, pod_uid, FAILED_REASON, &e.to_string())
+                .event(
+                    namespace,
+                    pod_name,
+                    pod_uid,
+                    crate::cluster::EventType::Warning,
+                    FAILED_REASON,
+                    &e.to_string(),
+                )
                 .await;
             errors.push(e);
         }
