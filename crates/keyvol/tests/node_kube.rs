@@ -824,3 +824,65 @@ async fn the_rotation_loop_refreshes_without_republish_and_tells_the_pod() {
         "an event on the pod"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_example_class_mounts_through_the_daemon() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let seed_text = std::fs::read_to_string(format!("{root}/dev-vault-seed.yaml")).expect("seed");
+    let class_text =
+        std::fs::read_to_string(format!("{root}/secretproviderclass.yaml")).expect("class");
+    let class_json: serde_json::Value = serde_saphyr::from_str(&class_text).expect("yaml");
+
+    let fake = FakeKube::start().await.expect("fake API");
+    fake.insert(&class_json).expect("class");
+    let vault = DevVaultProc::start(&seed_text);
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_kubeconfig(dir.path(), &fake.url());
+    let node = NodeProc::start_in(dir, &vault.azure_args());
+    let pods = tempfile::tempdir().expect("tempdir");
+    let target = pods
+        .path()
+        .join("uid-1/volumes/kubernetes.io~csi/secrets/mount");
+
+    let seed: serde_json::Value = serde_saphyr::from_str(&seed_text).expect("seed yaml");
+    let client = &seed["clients"][0];
+    let mut req = publish_request(&target, "keyvol-demo");
+    req.secrets = BTreeMap::from([
+        (
+            "clientid".into(),
+            client["clientId"].as_str().expect("id").to_owned(),
+        ),
+        (
+            "clientsecret".into(),
+            client["clientSecret"].as_str().expect("secret").to_owned(),
+        ),
+    ]);
+    let mut csi = csi::node_client::NodeClient::new(
+        keyvol_proto::uds::connect(node.csi_socket())
+            .await
+            .expect("socket"),
+    );
+    csi.node_publish_volume(req)
+        .await
+        .expect("the README's class mounts");
+    assert_eq!(
+        std::fs::read_to_string(target.join("db-password")).expect("file"),
+        "correct-horse-battery-staple"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("config/api-key")).expect("file"),
+        "api-key-version-2"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("config/api-key.previous")).expect("file"),
+        "api-key-version-1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("greeting.txt")).expect("file"),
+        "hello from keyvol\n"
+    );
+    csi.node_unpublish_volume(unpublish_request(&target, "keyvol-demo"))
+        .await
+        .expect("unpublish");
+    assert!(!target.exists());
+}
