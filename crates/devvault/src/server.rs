@@ -371,6 +371,10 @@ impl DevVault {
             let stop = Arc::new(tokio::sync::Notify::new());
             let stopped = stop.clone();
             let app = identity_router(state.clone(), config.admin);
+            // Small answers go out at once, as on the HTTPS listener.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let task = tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move { stopped.notified().await })
