@@ -5,9 +5,6 @@ use serde_json::{Value, json};
 
 use crate::crypto::{self, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, CertMaterial, KeySpec};
 
-/// Server authentication and client authentication, Key Vault's default EKUs.
-const DEFAULT_EKUS: [&str; 2] = ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"];
-
 /// Validity of created certificates when the policy names none (the service's default).
 pub const DEFAULT_VALIDITY_MONTHS: u32 = 12;
 
@@ -119,19 +116,18 @@ pub fn describe(
     let info = crypto::cert_info(material.leaf())?;
     let jwk = crypto::jwk_from_pkcs8(&material.key_pkcs8)?;
     let mut key_props = json!({ "exportable": true, "kty": jwk.kty, "reuse_key": false });
-    let key_usage = if jwk.kty == "RSA" {
+    if jwk.kty == "RSA" {
         key_props["key_size"] = json!(jwk.rsa_bits());
-        json!(["digitalSignature", "keyEncipherment"])
     } else {
         key_props["crv"] = json!(jwk.crv);
-        json!(["digitalSignature"])
-    };
+    }
+    // The usages and CA flag the certificate itself carries, as the service reports for imports.
     let mut x509 = json!({
         "subject": info.subject,
-        "ekus": DEFAULT_EKUS,
-        "key_usage": key_usage,
+        "ekus": info.ekus,
+        "key_usage": info.key_usage,
         "validity_months": info.validity_months(),
-        "basic_constraints": { "ca": false },
+        "basic_constraints": { "ca": info.ca },
     });
     if !info.dns_names.is_empty() {
         x509["sans"] = json!({ "dns_names": info.dns_names });

@@ -498,12 +498,19 @@ pub struct CertInfo {
     pub exp: i64,
     /// DNS names in the SAN extension.
     pub dns_names: Vec<String>,
+    /// Extended key usages, as OIDs (empty when the extension is absent).
+    pub ekus: Vec<String>,
+    /// Key usages, named as Key Vault names them (empty when the extension is absent).
+    pub key_usage: Vec<String>,
+    /// The basic-constraints CA flag.
+    pub ca: bool,
 }
 
 impl CertInfo {
-    /// Validity in months as Key Vault reports it for imported certificates (rounded).
+    /// Validity in months as Key Vault reports it for imported certificates: 365-day years of
+    /// twelve months, rounded (a recorded 36,500-day certificate reports 1200).
     pub fn validity_months(&self) -> i64 {
-        const MONTH_SECS: f64 = 30.436_875 * 86_400.0;
+        const MONTH_SECS: f64 = 365.0 / 12.0 * 86_400.0;
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
         let months = ((self.exp - self.nbf) as f64 / MONTH_SECS).round() as i64;
         months.max(1)
@@ -521,11 +528,52 @@ pub fn cert_info(der: &[u8]) -> Result<CertInfo, CryptoError> {
             }
         }
     }
+    let mut ekus = Vec::new();
+    if let Ok(Some(eku)) = cert.extended_key_usage() {
+        let e = eku.value;
+        for (set, oid) in [
+            (e.server_auth, "1.3.6.1.5.5.7.3.1"),
+            (e.client_auth, "1.3.6.1.5.5.7.3.2"),
+            (e.code_signing, "1.3.6.1.5.5.7.3.3"),
+            (e.email_protection, "1.3.6.1.5.5.7.3.4"),
+            (e.time_stamping, "1.3.6.1.5.5.7.3.8"),
+            (e.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
+            (e.any, "2.5.29.37.0"),
+        ] {
+            if set {
+                ekus.push(oid.to_owned());
+            }
+        }
+        ekus.extend(e.other.iter().map(|o| o.to_id_string()));
+    }
+    let mut key_usage = Vec::new();
+    if let Ok(Some(ku)) = cert.key_usage() {
+        let k = ku.value;
+        for (set, name) in [
+            (k.digital_signature(), "digitalSignature"),
+            (k.non_repudiation(), "nonRepudiation"),
+            (k.key_encipherment(), "keyEncipherment"),
+            (k.data_encipherment(), "dataEncipherment"),
+            (k.key_agreement(), "keyAgreement"),
+            (k.key_cert_sign(), "keyCertSign"),
+            (k.crl_sign(), "cRLSign"),
+            (k.encipher_only(), "encipherOnly"),
+            (k.decipher_only(), "decipherOnly"),
+        ] {
+            if set {
+                key_usage.push(name.to_owned());
+            }
+        }
+    }
+    let ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
     Ok(CertInfo {
         subject: cert.subject().to_string(),
         nbf: cert.validity().not_before.timestamp(),
         exp: cert.validity().not_after.timestamp(),
         dns_names,
+        ekus,
+        key_usage,
+        ca,
     })
 }
 
@@ -936,6 +984,9 @@ mod tests {
         assert_eq!(info.dns_names, vec!["app.example".to_owned()]);
         assert_eq!(info.validity_months(), 12);
         assert_eq!(x5t(made.leaf()).len(), 27);
+        assert_eq!(info.key_usage, vec!["digitalSignature", "keyEncipherment"]);
+        assert_eq!(info.ekus, vec!["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]);
+        assert!(!info.ca);
     }
 
     #[test]

@@ -329,3 +329,34 @@ fn common_now() -> i64 {
     )
     .expect("secs")
 }
+
+#[tokio::test]
+async fn an_imported_certificate_reports_the_usages_and_validity_the_service_reported() {
+    let rec = recording("go-azcertificates-TestImportCertificate.json");
+    let entry = rec["Entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["StatusCode"] == 200 && e["RequestMethod"] == "POST")
+        .expect("import");
+    let h = Harness::start(SEED).await;
+    let token = h.token().await;
+    let (status, _, ours) = h
+        .call(
+            Method::POST,
+            "sanitized",
+            "/certificates/replayed/import?api-version=7.5",
+            Some(&token),
+            Some(entry["RequestBody"].clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{ours}");
+    // The same certificate, hence the same thumbprint and the same facts read from it.
+    assert_eq!(ours["x5t"], entry["ResponseBody"]["x5t"]);
+    assert_eq!(ours["attributes"]["enabled"], false);
+    let recorded = &entry["ResponseBody"]["policy"]["x509_props"];
+    let ours = &ours["policy"]["x509_props"];
+    for field in ["ekus", "key_usage", "validity_months", "basic_constraints"] {
+        assert_eq!(ours[field], recorded[field], "x509_props.{field}");
+    }
+}
