@@ -43,6 +43,21 @@ pub async fn unpublish_all(socket: &std::path::Path, volumes: &[Volume]) -> usiz
         .await
 }
 
+/// Runs the burst `runs` times, each against a node started for it, and reports the run with
+/// the median wall time (a single burst on a shared machine is a noisy sample), with every
+/// run's wall time alongside.
+pub async fn run_median(rig: &Rig, burst: &Burst, runs: usize) -> Result<BurstFigure, BenchError> {
+    let mut figures = Vec::with_capacity(runs.max(1));
+    for _ in 0..runs.max(1) {
+        figures.push(run(rig, burst).await?);
+    }
+    let walls: Vec<f64> = figures.iter().map(|f| f.wall_ms).collect();
+    figures.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    let mut median = figures.swap_remove((figures.len() - 1) / 2);
+    median.wall_ms_runs = walls;
+    Ok(median)
+}
+
 /// Runs one burst against a node started for it. Connects the node's socket refuses (its
 /// listen backlog is finite) are retried as gRPC clients do, and counted.
 pub async fn run(rig: &Rig, burst: &Burst) -> Result<BurstFigure, BenchError> {
@@ -99,6 +114,7 @@ pub async fn run(rig: &Rig, burst: &Burst) -> Result<BurstFigure, BenchError> {
         objects: burst.objects,
         added_latency_ms: burst.added_latency_ms,
         wall_ms: wall.as_secs_f64() * 1000.0,
+        wall_ms_runs: Vec::new(),
         succeeded: times.len(),
         failed,
         first_error,

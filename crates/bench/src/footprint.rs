@@ -1,6 +1,7 @@
 //! The node holding many volumes: a fresh `keyvol node` (rotation on republish enabled) gets
 //! `volumes` volumes of one class and one identity published with bounded concurrency; its
-//! resident set is read with them all mounted. Then, once the poll interval has passed, every
+//! resident set is read with them all mounted, and a few more warm publishes are timed one at a
+//! time on the loaded node. Then, once the poll interval has passed, every
 //! volume is republished once — what kubelet does with `requiresRepublish` — and the requests
 //! of that rotation round are counted. Finally everything is unpublished.
 
@@ -13,6 +14,7 @@ use crate::error::BenchError;
 use crate::kubelet;
 use crate::report::{MountedFootprint, RotationFigure};
 use crate::rig::Rig;
+use crate::stats::Summary;
 
 /// The node's `--rotation-poll-interval` in this scenario: short, so the round can start soon
 /// after the last volume was mounted.
@@ -28,6 +30,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// Also measure one rotation round.
     pub rotation: bool,
+    /// Warm publishes timed one at a time with every volume mounted.
+    pub loaded_samples: usize,
 }
 
 /// Mounts, measures, republishes, unmounts.
@@ -63,12 +67,23 @@ pub async fn run(
         return Err(e);
     }
     let resident = node.resident()?;
+    let mut loaded = Vec::with_capacity(plan.loaded_samples);
+    for _ in 0..plan.loaded_samples {
+        let volume = rig.new_volume(plan.objects);
+        loaded.push(
+            kubelet::publish(&socket, volume.publish_request(&identity))
+                .await?
+                .took,
+        );
+        kubelet::unpublish(&socket, &volume).await?;
+    }
     let footprint = MountedFootprint {
         volumes: plan.volumes,
         objects: plan.objects,
         publish_wall_ms: publish_wall.as_secs_f64() * 1000.0,
         requests,
         resident,
+        publish_ms_while_mounted: Summary::of_durations(&loaded),
     };
 
     let rotation = if plan.rotation {

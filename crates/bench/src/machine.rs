@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A description of the machine.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Machine {
     /// `model name` of the first CPU in `/proc/cpuinfo`.
     pub cpu_model: String,

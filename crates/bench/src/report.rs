@@ -68,6 +68,8 @@ pub struct Settings {
     pub memory_objects: usize,
     /// Publishes in flight while mounting the memory figure's volumes.
     pub memory_concurrency: usize,
+    /// Runs of each burst (the median run is reported).
+    pub burst_runs: usize,
 }
 
 /// First mount for an identity, or a later one.
@@ -140,8 +142,10 @@ pub struct BurstFigure {
     pub objects: usize,
     /// Latency the dev vault added per request, ms.
     pub added_latency_ms: u64,
-    /// From the first call sent to the last answer, ms.
+    /// From the first call sent to the last answer, ms (the median run's).
     pub wall_ms: f64,
+    /// Every run's wall time, ms, in the order they ran; the figure is the median run.
+    pub wall_ms_runs: Vec<f64>,
     /// Publishes that succeeded.
     pub succeeded: usize,
     /// Publishes that failed.
@@ -187,6 +191,9 @@ pub struct MountedFootprint {
     pub requests: RequestCounts,
     /// The node's resident set with them all mounted (and its peak so far).
     pub resident: Resident,
+    /// One more warm publish (and unpublish) at a time with them all mounted, ms: what a mount
+    /// costs on a node that already holds many.
+    pub publish_ms_while_mounted: Option<Summary>,
 }
 
 /// Vault requests when every mounted volume is republished once after the rotation interval,
@@ -303,6 +310,7 @@ pub(crate) mod fixtures {
                 memory_volumes: 1000,
                 memory_objects: 10,
                 memory_concurrency: 16,
+                burst_runs: 3,
             },
             node_latency: latency.clone(),
             provider_latency: latency,
@@ -312,6 +320,7 @@ pub(crate) mod fixtures {
                 objects: 10,
                 added_latency_ms: 20,
                 wall_ms: 1234.5,
+                wall_ms_runs: vec![1500.0, 1234.5, 1000.0],
                 succeeded: 199,
                 failed: 1,
                 first_error: Some("Unavailable: boom".into()),
@@ -333,6 +342,7 @@ pub(crate) mod fixtures {
                     publish_wall_ms: 9000.0,
                     requests: RequestCounts::default(),
                     resident,
+                    publish_ms_while_mounted: Some(summary(12.0)),
                 }),
                 provider_idle: Some(resident),
                 provider_after: None,

@@ -26,6 +26,9 @@ use crate::{chart, markdown};
 /// How long a freshly started daemon is left alone before its idle memory is read.
 const SETTLE: Duration = Duration::from_millis(500);
 
+/// Samples of the publish-while-mounted figure (at most).
+const LOADED_SAMPLES: usize = 30;
+
 /// File names of the outputs.
 pub const JSON_FILE: &str = "benchmarks.json";
 /// The document.
@@ -62,6 +65,7 @@ impl BenchConfig {
                 memory_volumes: 1000,
                 memory_objects: 10,
                 memory_concurrency: 16,
+                burst_runs: 3,
             },
             smoke: false,
             rotation: true,
@@ -82,6 +86,7 @@ impl BenchConfig {
                 memory_volumes: 10,
                 memory_objects: 3,
                 memory_concurrency: 4,
+                burst_runs: 1,
             },
             smoke: true,
             rotation: true,
@@ -114,8 +119,8 @@ impl BenchConfig {
                 keyvol_devvault::faults::MAX_LATENCY_MS
             )));
         }
-        if s.memory_concurrency == 0 {
-            return bad("--memory-concurrency must be at least 1");
+        if s.memory_concurrency == 0 || s.burst_runs == 0 {
+            return bad("concurrency and burst runs must be at least 1");
         }
         Ok(())
     }
@@ -136,7 +141,7 @@ impl BenchConfig {
         let s = &self.settings;
         let latencies = s.added_latency_ms.len();
         let cold_per_path = latencies * s.object_counts.len() * s.samples;
-        let bursts = latencies * (s.burst_volumes + 2) * 2;
+        let bursts = latencies * (s.burst_volumes + 2) * 2 * s.burst_runs;
         2 * cold_per_path + bursts + 16
     }
 }
@@ -284,7 +289,7 @@ async fn phases(
                 s.burst_volumes,
                 identities.label()
             ));
-            let figure = burst::run(
+            let figure = burst::run_median(
                 rig,
                 &Burst {
                     identities,
@@ -293,6 +298,7 @@ async fn phases(
                     warm_up_objects,
                     added_latency_ms: added,
                 },
+                s.burst_runs,
             )
             .await?;
             progress(format!(
@@ -322,6 +328,7 @@ async fn phases(
             objects: s.memory_objects,
             concurrency: s.memory_concurrency,
             rotation: config.rotation,
+            loaded_samples: s.samples.min(LOADED_SAMPLES),
         },
     )
     .await?;
@@ -467,8 +474,8 @@ mod tests {
     #[test]
     fn the_full_run_seeds_enough_identities_for_every_cold_sample() {
         let full = BenchConfig::full("keyvol".into(), String::new());
-        // 2 paths × 2 latencies × 3 counts × 100 samples + 2 latencies × 2 bursts × 202.
-        assert_eq!(full.identities_needed(), 1200 + 808 + 16);
+        // 2 paths × 2 latencies × 3 counts × 100 samples + 2 latencies × 2 bursts × 202 × 3 runs.
+        assert_eq!(full.identities_needed(), 1200 + 2424 + 16);
         assert_eq!(full.class_sizes(), vec![1, 10, 50]);
     }
 

@@ -197,6 +197,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 ("identities", Left),
                 ("added latency", Right),
                 ("wall ms", Right),
+                ("every run, ms", Right),
                 ("ok", Right),
                 ("errors", Right),
                 ("refused connects", Right),
@@ -215,6 +216,11 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 b.identities.label().to_owned(),
                 format!("{} ms", b.added_latency_ms),
                 ms(b.wall_ms),
+                b.wall_ms_runs
+                    .iter()
+                    .map(|w| format!("{w:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
                 b.succeeded.to_string(),
                 b.failed.to_string(),
                 b.refused_connects.to_string(),
@@ -359,8 +365,9 @@ mod tests {
         );
         let burst = &tables[2].rows[0];
         assert_eq!(burst[2], "distinct identities");
-        assert_eq!(burst[6], "1");
-        assert_eq!(burst[7], "72", "refused connects");
+        assert_eq!(burst[5], "1500 / 1234 / 1000");
+        assert_eq!(burst[7], "1");
+        assert_eq!(burst[8], "72", "refused connects");
         assert_eq!(tables[4].rows[0][6], "10");
         for t in &tables {
             assert!(t.rows.iter().all(|r| r.len() == t.headers.len()));

@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Objects per burst volume [default: 10].
     #[arg(long)]
     pub burst_objects: Option<usize>,
+    /// Runs of each burst, each on a fresh node; the median run is reported [default: 3; smoke 1].
+    #[arg(long)]
+    pub burst_runs: Option<usize>,
     /// Volumes mounted for the memory figure [default: 1000].
     #[arg(long)]
     pub memory_volumes: Option<usize>,
@@ -63,6 +66,9 @@ fn config(args: &BenchArgs, keyvol: PathBuf, command: String) -> BenchConfig {
     }
     if let Some(n) = args.burst_objects {
         s.burst_objects = n;
+    }
+    if let Some(n) = args.burst_runs {
+        s.burst_runs = n;
     }
     if let Some(n) = args.memory_volumes {
         s.memory_volumes = n;
