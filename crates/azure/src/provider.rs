@@ -2,7 +2,7 @@
 //! concurrently from Key Vault — with deadline-aware retries and identical in-flight requests
 //! coalesced process-wide — and returns the files. All or nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,6 +97,8 @@ struct FetchState {
     recent: Mutex<HashMap<FetchKey, (Instant, Arc<Fetched>)>>,
     /// Vault URL → the time before which no request may go to it (from a 429's Retry-After).
     gates: Mutex<HashMap<String, Instant>>,
+    /// (vault, identity, kind) whose client has made a request (so knows the challenge).
+    warm: Mutex<std::collections::HashSet<(String, IdentityKey, ObjectType)>>,
 }
 
 impl FetchState {
@@ -121,6 +123,19 @@ impl FetchState {
             if map.len() < MAX_SHARED_RESULTS {
                 map.insert(key, (Instant::now(), value));
             }
+        }
+    }
+
+    fn needs_warmup(&self, vault: &str, identity: &IdentityKey, kind: ObjectType) -> bool {
+        self.warm
+            .lock()
+            .map(|w| !w.contains(&(vault.to_owned(), identity.clone(), kind)))
+            .unwrap_or(false)
+    }
+
+    fn warmed(&self, vault: &str, identity: &IdentityKey, kind: ObjectType) {
+        if let Ok(mut w) = self.warm.lock() {
+            w.insert((vault.to_owned(), identity.clone(), kind));
         }
     }
 
@@ -222,15 +237,43 @@ impl AzureProvider {
             return Ok(MountResponse::default());
         }
         let ctx = self.mount_ctx(request, &params, deadline)?;
-        let results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
-            stream::iter(params.objects.clone())
-                .map(move |object| {
-                    let ctx = ctx.clone();
-                    async move { fetch_object(&ctx, &object).await }
-                })
-                .buffered(self.config.fetch_concurrency.max(1))
-                .try_collect()
-                .await?;
+        // A client that has not yet learned its vault's challenge would send every concurrent
+        // first request unauthenticated and collect one 401 each; the first object of each kind
+        // goes alone on a new client, the rest concurrently.
+        let mut objects = params.objects.clone();
+        let mut results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
+            Vec::with_capacity(objects.len());
+        let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
+        for kind in [ObjectType::Secret, ObjectType::Key, ObjectType::Cert] {
+            if self.state.needs_warmup(&ctx.vault_url, &ctx.identity, kind)
+                && let Some(i) = objects.iter().position(|o| o.object_type == kind)
+            {
+                first.push((i, objects[i].clone()));
+            }
+        }
+        let mut warmed: BTreeMap<usize, (Vec<ProviderFile>, Vec<ObjectVersion>)> = BTreeMap::new();
+        for (i, object) in &first {
+            let r = fetch_object(&ctx, object).await;
+            self.state
+                .warmed(&ctx.vault_url, &ctx.identity, object.object_type);
+            warmed.insert(*i, r?);
+        }
+        let rest: Vec<(usize, KeyVaultObject)> = objects
+            .drain(..)
+            .enumerate()
+            .filter(|(i, _)| !warmed.contains_key(i))
+            .collect();
+        let fetched: Vec<(usize, (Vec<ProviderFile>, Vec<ObjectVersion>))> = stream::iter(rest)
+            .map(move |(i, object)| {
+                let ctx = ctx.clone();
+                async move { fetch_object(&ctx, &object).await.map(|r| (i, r)) }
+            })
+            .buffered(self.config.fetch_concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut all: BTreeMap<usize, (Vec<ProviderFile>, Vec<ObjectVersion>)> = warmed;
+        all.extend(fetched);
+        results.extend(all.into_values());
         let mut response = MountResponse::default();
         for (files, versions) in results {
             response.files.extend(files);

@@ -63,11 +63,11 @@ impl NodeProc {
             health,
             metrics,
         };
-        for _ in 0..100 {
-            if me.csi_socket().exists() {
+        for _ in 0..200 {
+            if std::os::unix::net::UnixStream::connect(me.csi_socket()).is_ok() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(25));
         }
         me
     }

@@ -34,7 +34,7 @@ impl ProviderProc {
             .spawn()
             .expect("provider starts");
         for _ in 0..100 {
-            if socket.exists() {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

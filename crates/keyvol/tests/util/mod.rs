@@ -357,8 +357,9 @@ impl NodeProc {
             health,
             metrics,
         };
-        for _ in 0..200 {
-            if me.csi_socket().exists() {
+        // Ready when the socket accepts connections (the file exists a moment before listen).
+        for _ in 0..400 {
+            if std::os::unix::net::UnixStream::connect(me.csi_socket()).is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
