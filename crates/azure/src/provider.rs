@@ -86,6 +86,9 @@ struct FetchKey {
 
 type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Fetched>, AzureError>>>;
 
+/// The files and object versions one object contributes to a mount.
+type ObjectFiles = (Vec<ProviderFile>, Vec<ObjectVersion>);
+
 /// Most entries the share-window cache keeps; beyond it, new results are not cached.
 const MAX_SHARED_RESULTS: usize = 10_000;
 
@@ -251,7 +254,7 @@ impl AzureProvider {
                 first.push((i, objects[i].clone()));
             }
         }
-        let mut warmed: BTreeMap<usize, (Vec<ProviderFile>, Vec<ObjectVersion>)> = BTreeMap::new();
+        let mut warmed: BTreeMap<usize, ObjectFiles> = BTreeMap::new();
         for (i, object) in &first {
             let r = fetch_object(&ctx, object).await;
             self.state
@@ -263,7 +266,7 @@ impl AzureProvider {
             .enumerate()
             .filter(|(i, _)| !warmed.contains_key(i))
             .collect();
-        let fetched: Vec<(usize, (Vec<ProviderFile>, Vec<ObjectVersion>))> = stream::iter(rest)
+        let fetched: Vec<(usize, ObjectFiles)> = stream::iter(rest)
             .map(move |(i, object)| {
                 let ctx = ctx.clone();
                 async move { fetch_object(&ctx, &object).await.map(|r| (i, r)) }
@@ -271,7 +274,7 @@ impl AzureProvider {
             .buffered(self.config.fetch_concurrency.max(1))
             .try_collect()
             .await?;
-        let mut all: BTreeMap<usize, (Vec<ProviderFile>, Vec<ObjectVersion>)> = warmed;
+        let mut all: BTreeMap<usize, ObjectFiles> = warmed;
         all.extend(fetched);
         results.extend(all.into_values());
         let mut response = MountResponse::default();
