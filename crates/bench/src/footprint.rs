@@ -16,9 +16,10 @@ use crate::report::{MountedFootprint, RotationFigure};
 use crate::rig::Rig;
 use crate::stats::Summary;
 
-/// The node's `--rotation-poll-interval` in this scenario: short, so the round can start soon
-/// after the last volume was mounted.
-const ROTATION_POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// The node's `--rotation-poll-interval` in this scenario: long enough for a round over every
+/// volume to fit in one interval (the node's fetch share window defaults to the interval), short
+/// enough not to stretch the run.
+const ROTATION_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What to mount.
 pub struct Plan {
@@ -87,7 +88,8 @@ pub async fn run(
     };
 
     let rotation = if plan.rotation {
-        // Every volume's content is now at least one interval old.
+        // Every volume's content is now at least one interval old (the loaded publishes above
+        // were unpublished again).
         tokio::time::sleep(ROTATION_POLL_INTERVAL + Duration::from_millis(100)).await;
         rig.reset_counters();
         let started = Instant::now();
@@ -98,6 +100,7 @@ pub async fn run(
             .count()
             .await;
         Some(RotationFigure {
+            poll_interval_secs: ROTATION_POLL_INTERVAL.as_secs(),
             volumes: plan.volumes,
             objects: plan.objects,
             failed,

@@ -322,6 +322,10 @@ took p50 {} ms, p99 {} ms ({} samples, no added latency)",
         );
     }
     if let Some(t) = find("Rotation") {
+        let (volumes, objects, interval) = report
+            .rotation
+            .as_ref()
+            .map_or((0, 0, 0), |r| (r.volumes, r.objects, r.poll_interval_secs));
         section(
             &mut out,
             "Rotation: vault requests per interval",
@@ -329,12 +333,15 @@ took p50 {} ms, p99 {} ms ({} samples, no added latency)",
             &format!(
                 "Rotation model (a), as upstream v1.6: kubelet republishes every volume \
 (`requiresRepublish`), and with `--enable-secret-rotation` the node re-fetches each volume \
-older than `--rotation-poll-interval`. The round republishes every mounted volume once, {} at a \
-time, after the interval has passed. All volumes share the same objects and identity. Without \
-node-wide sharing the only saving is the provider's coalescing of identical fetches in flight at \
-the same moment; with one fetch per object and identity per interval (issue 5) the round would \
-cost about one request per object.",
-                settings.memory_concurrency
+older than `--rotation-poll-interval` ({interval} s here). The round republishes all {volumes} \
+mounted volumes once, {} at a time, after the interval has passed; they share the same \
+{objects} objects and the same identity. `keyvol node` shares one fetch per object, version and \
+identity for a window (`--azure-fetch-share-window`, by default the poll interval) and \
+coalesces identical fetches in flight. Upstream's design has no such sharing — each republish \
+is an ordinary Mount, one GET per object per volume plus the mount's token request and \
+challenges — so the same round costs it at least {} Key Vault requests.",
+                settings.memory_concurrency,
+                volumes * objects
             ),
         );
     }
@@ -384,6 +391,8 @@ mod tests {
         assert!(md.contains("](benchmarks-latency.svg)"));
         assert!(md.contains("≈14 sequential round trips"));
         assert!(md.contains("at least 280 ms"));
+        assert!(md.contains("costs it at least 10000 Key Vault requests"));
+        assert!(md.contains("(10 s here)"));
         assert!(md.contains("- a note"));
         assert!(!md.contains("Smoke run"));
         assert!(md.contains("the machine was otherwise idle"));

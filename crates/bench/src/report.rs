@@ -201,6 +201,8 @@ pub struct MountedFootprint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationFigure {
+    /// The node's `--rotation-poll-interval`, seconds.
+    pub poll_interval_secs: u64,
     /// Volumes republished.
     pub volumes: usize,
     /// Objects per volume (the same objects and identity for every volume).
@@ -348,6 +350,7 @@ pub(crate) mod fixtures {
                 provider_after: None,
             },
             rotation: Some(RotationFigure {
+                poll_interval_secs: 10,
                 volumes: 1000,
                 objects: 10,
                 failed: 0,
