@@ -1,7 +1,9 @@
 //! The machine a run measured: CPU model and count, memory, kernel, OS, whether it ran as root,
-//! and the load average before the run started (other work on the machine) and after it.
-//! Everything comes from `/proc` and `/etc/os-release`; a file that cannot be read leaves its
-//! field empty rather than failing the run.
+//! the load average before and after the run, and the share of the machine's CPU time that
+//! other work used during the run (all CPU time counted in `/proc/stat`, less the harness's and
+//! its reaped daemons' own from `/proc/self/stat`). Everything comes from `/proc` and
+//! `/etc/os-release`; a file that cannot be read leaves its field empty rather than failing the
+//! run.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,64 @@ pub struct Machine {
     pub load_before: [f64; 3],
     /// Load averages just after the run (the benchmark's own work included).
     pub load_after: [f64; 3],
+    /// Percent of the machine's CPU time (all CPUs) used during the run by anything other than
+    /// the harness and its daemons.
+    pub other_cpu_percent: Option<f64>,
+}
+
+/// CPU time counters at one moment, in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuSnapshot {
+    /// All CPUs, every state.
+    total: u64,
+    /// All CPUs, busy (everything but idle and iowait).
+    busy: u64,
+    /// This process and its reaped children, user and system.
+    own: u64,
+}
+
+impl CpuSnapshot {
+    /// Reads `/proc/stat` and `/proc/self/stat`.
+    pub fn take() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        Self::parse(&stat, &own)
+    }
+
+    fn parse(proc_stat: &str, self_stat: &str) -> Option<Self> {
+        let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is already in user).
+        let total: u64 = v.iter().take(8).sum();
+        let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+        // Fields after the command name: state is field 3, utime..cstime are fields 14-17.
+        let rest = self_stat.rsplit_once(')')?.1;
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let own = f.get(11)? + f.get(12)? + f.get(13)? + f.get(14)?;
+        Some(Self {
+            total,
+            busy: total.saturating_sub(idle),
+            own,
+        })
+    }
+
+    /// Percent of all CPU time between `self` and `later` used by others.
+    pub fn other_percent(&self, later: &CpuSnapshot) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        if total == 0 {
+            return None;
+        }
+        let busy = later.busy.saturating_sub(self.busy);
+        let own = later.own.saturating_sub(self.own);
+        Some(busy.saturating_sub(own) as f64 * 100.0 / total as f64)
+    }
 }
 
 impl Machine {
@@ -42,13 +102,17 @@ impl Machine {
             root: rustix::process::geteuid().is_root(),
             load_before: load_average(&read("/proc/loadavg")),
             load_after: [0.0; 3],
+            other_cpu_percent: None,
         }
     }
 
-    /// Records the load average at the end of the run.
-    pub fn finish(&mut self) {
+    /// Records the load average at the end of the run and the other work since `start`.
+    pub fn finish(&mut self, start: Option<CpuSnapshot>) {
         self.load_after =
             load_average(&std::fs::read_to_string("/proc/loadavg").unwrap_or_default());
+        self.other_cpu_percent = start
+            .zip(CpuSnapshot::take())
+            .and_then(|(a, b)| a.other_percent(&b));
     }
 
     /// One line for people: "2 × AMD EPYC …, 23.5 GiB, Linux 6.1 (Debian 12), load 0.71 before".
@@ -110,6 +174,20 @@ fn load_average(loadavg: &str) -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_work_is_busy_time_less_our_own() {
+        let stat =
+            |user: u64, idle: u64| format!("cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3\n");
+        let own = |t: u64| format!("42 (keyvol bench) S 1 2 3 4 5 6 7 8 9 10 {t} 0 0 0 20 0\n");
+        let a = CpuSnapshot::parse(&stat(100, 1000), &own(10)).expect("before");
+        let b = CpuSnapshot::parse(&stat(400, 1700), &own(110)).expect("after");
+        // 1000 ticks passed, 300 busy, 100 of them ours: 200 others = 20 %.
+        assert_eq!(a.other_percent(&b), Some(20.0));
+        assert_eq!(a.other_percent(&a), None);
+        assert!(CpuSnapshot::parse("nothing", &own(1)).is_none());
+        assert!(CpuSnapshot::parse(&stat(1, 1), "no parenthesis").is_none());
+    }
 
     #[test]
     fn proc_files_are_read_into_the_description() {

@@ -31,18 +31,44 @@ fn section(out: &mut String, title: &str, table: Option<&Table>, text: &str) {
 fn load_words(report: &Report) -> String {
     let m = &report.machine;
     let [one, five, fifteen] = m.load_before;
-    let busy = m.cpus > 0 && five > 0.25 * m.cpus as f64;
+    let busy = match m.other_cpu_percent {
+        Some(p) => p > OTHER_WORK_PERCENT,
+        None => m.cpus > 0 && one > 0.25 * m.cpus as f64,
+    };
+    let other = m
+        .other_cpu_percent
+        .map(|p| {
+            format!("{p:.0} % of the machine's CPU time during the run went to other processes; ")
+        })
+        .unwrap_or_default();
     format!(
-        "{one:.2} / {five:.2} / {fifteen:.2} (1 / 5 / 15 min) before the run{}; {:.2} / {:.2} / {:.2} after it (the benchmark's own work included)",
-        if busy {
-            " — **other work was running on the machine**, so tails (p95, p99) are noisier than on an idle machine"
-        } else {
-            " — the machine was otherwise idle"
-        },
+        "{other}load average {one:.2} / {five:.2} / {fifteen:.2} (1 / 5 / 15 min) before the run and \
+{:.2} / {:.2} / {:.2} after it (the benchmark's own work included) — {}",
         m.load_after[0],
         m.load_after[1],
         m.load_after[2],
+        if busy {
+            "**the machine was shared with other work**, so tails (p95, p99) are noisier than on an idle machine"
+        } else {
+            "the machine was otherwise quiet"
+        },
     )
+}
+
+/// Other work above this share of CPU time makes a run "shared".
+const OTHER_WORK_PERCENT: f64 = 10.0;
+
+/// `12345` as `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The comparison with upstream, with this run's figures where they exist.
@@ -164,7 +190,7 @@ memory sizes)."
         "Machine",
         None,
         &format!(
-            "- CPU: {} × {}\n- Memory: {:.1} GiB\n- Kernel: Linux {}{}\n- Ran as root: {}\n- Load average: {}",
+            "- CPU: {} × {}\n- Memory: {:.1} GiB\n- Kernel: Linux {}{}\n- Ran as root: {}\n- Other work: {}",
             m.cpus,
             if m.cpu_model.is_empty() {
                 "unknown"
@@ -259,8 +285,7 @@ ask it: no tmpfs, no API server, the files come back in the answer."
             &format!(
                 "{} volumes of the same {}-object class published at once (one connection each) \
 to a `keyvol node` started for the burst, with one service principal for all of them or one \
-each. Wall time runs from the first call to the last answer; each burst ran {} time(s) on a fresh \
-node and the run with the median wall time is shown (requests, publish times and peak memory \
+each. Wall time runs from the first call to the last answer; each burst ran {} on a fresh node and the run with the median wall time is shown (requests, publish times and peak memory \
 are that run's). Requests are everything the dev vault saw meanwhile. The node's class cache \
 was warmed by one unrelated publish; the burst's identities were cold. Node peak is `VmHWM` \
 after the burst. With no added latency a burst is bound by CPU — the dev vault and the API \
@@ -268,7 +293,10 @@ server run in the harness's process on the same cores as the node, and each volu
 mount — so it need not finish sooner than with 20 ms per request.{}",
                 settings.burst_volumes,
                 settings.burst_objects,
-                settings.burst_runs,
+                match settings.burst_runs {
+                    1 => "once".to_owned(),
+                    n => format!("{n} times"),
+                },
                 if report.bursts.iter().any(|b| b.refused_connects > 0) {
                     " *Refused connects*: the node's CSI socket listens with a backlog of 128 \
 (keyvol-proto's `uds`), so a burst of simultaneous dials overflows it and the kernel refuses \
@@ -287,9 +315,9 @@ publishes includes the wait."
             Some(t),
             &format!(
                 "`keyvol node` idle is a freshly started node with no volume. The mounted \
-figure is a fresh node after {} publishes of the same {}-object class and identity, {} at a \
-time{}.",
-                settings.memory_volumes,
+figure is a fresh node (rotation enabled, so its fetch share window is the 10 s poll interval) \
+after {} publishes of the same {}-object class and identity, {} at a time{}.",
+                thousands(settings.memory_volumes as u64),
                 settings.memory_objects,
                 settings.memory_concurrency,
                 report
@@ -341,7 +369,7 @@ coalesces identical fetches in flight. Upstream's design has no such sharing —
 is an ordinary Mount, one GET per object per volume plus the mount's token request and \
 challenges — so the same round costs it at least {} Key Vault requests.",
                 settings.memory_concurrency,
-                volumes * objects
+                thousands((volumes * objects) as u64)
             ),
         );
     }
@@ -391,21 +419,32 @@ mod tests {
         assert!(md.contains("](benchmarks-latency.svg)"));
         assert!(md.contains("≈14 sequential round trips"));
         assert!(md.contains("at least 280 ms"));
-        assert!(md.contains("costs it at least 10000 Key Vault requests"));
+        assert!(md.contains("costs it at least 10,000 Key Vault requests"));
         assert!(md.contains("(10 s here)"));
         assert!(md.contains("- a note"));
         assert!(!md.contains("Smoke run"));
-        assert!(md.contains("the machine was otherwise idle"));
+        assert!(md.contains("the machine was otherwise quiet"));
+        assert!(
+            md.contains("2 % of the machine's CPU time during the run went to other processes")
+        );
     }
 
     #[test]
     fn a_busy_machine_and_a_smoke_run_are_called_out() {
         let mut r = fixtures::report();
-        r.machine.load_before = [1.9, 1.8, 1.5];
+        r.machine.other_cpu_percent = Some(35.0);
         r.smoke = true;
         let md = render(&r);
-        assert!(md.contains("other work was running on the machine"));
+        assert!(md.contains("the machine was shared with other work"));
         assert!(md.contains("**Smoke run**"));
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -302,6 +302,7 @@ pub(crate) mod fixtures {
                 root: true,
                 load_before: [0.5, 0.4, 0.3],
                 load_after: [1.5, 1.0, 0.6],
+                other_cpu_percent: Some(2.5),
             },
             settings: Settings {
                 samples: 10,

@@ -15,7 +15,7 @@ use crate::driver::Driver;
 use crate::error::BenchError;
 use crate::footprint;
 use crate::latency::{self, Plan, Via};
-use crate::machine::Machine;
+use crate::machine::{CpuSnapshot, Machine};
 use crate::report::{
     Cache, Identities, LatencyFigure, MemoryFigures, REPORT_SCHEMA, Report, Settings,
 };
@@ -165,6 +165,7 @@ pub async fn run(
     let started_at = SystemTime::now();
     let started = Instant::now();
     let mut machine = Machine::probe();
+    let cpu_before = CpuSnapshot::take();
     let workspace = Workspace::create()?;
     let rig = Rig::start(
         &config.keyvol,
@@ -201,7 +202,7 @@ pub async fn run(
             stuck.len()
         ));
     }
-    machine.finish();
+    machine.finish(cpu_before);
     report.machine = machine;
     report.duration_secs = started.elapsed().as_secs_f64();
     Ok(report)
