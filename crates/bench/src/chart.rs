@@ -56,13 +56,14 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (at least 1).
+/// The smallest 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10ⁿ at or above `v` (at least 1): a round
+/// axis end that wastes little of the plot.
 pub fn nice_ceiling(v: f64) -> f64 {
     if !v.is_finite() || v <= 1.0 {
         return 1.0;
     }
     let magnitude = 10f64.powf(v.log10().floor());
-    for step in [1.0, 2.0, 5.0, 10.0] {
+    for step in [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
         if step * magnitude >= v {
             return step * magnitude;
         }
@@ -70,12 +71,15 @@ pub fn nice_ceiling(v: f64) -> f64 {
     10.0 * magnitude
 }
 
-/// A number for a tick label: no decimals when whole.
+/// A number for a tick label: no decimals when whole, else at most two.
 fn tick_label(v: f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else {
-        format!("{v}")
+        format!("{v:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
     }
 }
 
@@ -352,15 +356,19 @@ mod tests {
     }
 
     #[test]
-    fn nice_ceilings_step_through_one_two_five() {
+    fn nice_ceilings_are_round_and_tick_labels_short() {
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(f64::NAN), 1.0);
-        assert_eq!(nice_ceiling(1.5), 2.0);
-        assert_eq!(nice_ceiling(3.0), 5.0);
-        assert_eq!(nice_ceiling(7.0), 10.0);
+        assert_eq!(nice_ceiling(1.4), 1.5);
+        assert_eq!(nice_ceiling(3.0), 3.0);
+        assert_eq!(nice_ceiling(7.0), 8.0);
         assert_eq!(nice_ceiling(10.0), 10.0);
-        assert_eq!(nice_ceiling(101.0), 200.0);
-        assert_eq!(nice_ceiling(480.0), 500.0);
+        assert_eq!(nice_ceiling(101.0), 150.0);
+        assert_eq!(nice_ceiling(258.0), 300.0);
+        assert_eq!(nice_ceiling(810.0), 1000.0);
+        assert_eq!(tick_label(0.3000000001), "0.3");
+        assert_eq!(tick_label(60.0), "60");
+        assert_eq!(tick_label(0.25), "0.25");
     }
 
     #[test]
