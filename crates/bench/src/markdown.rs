@@ -128,7 +128,7 @@ secrets-store container alone."
 built in: {:.1} MiB resident idle and {:.1} MiB with {} volumes mounted (peak {:.1} MiB).",
                 mib(idle.rss_kib),
                 mib(mounted.resident.rss_kib),
-                mounted.volumes,
+                thousands(mounted.volumes as u64),
                 mib(mounted.resident.hwm_kib),
             );
         }
@@ -361,13 +361,14 @@ took p50 {} ms, p99 {} ms ({} samples, no added latency)",
             &format!(
                 "Rotation model (a), as upstream v1.6: kubelet republishes every volume \
 (`requiresRepublish`), and with `--enable-secret-rotation` the node re-fetches each volume \
-older than `--rotation-poll-interval` ({interval} s here). The round republishes all {volumes} \
+older than `--rotation-poll-interval` ({interval} s here). The round republishes all {} \
 mounted volumes once, {} at a time, after the interval has passed; they share the same \
 {objects} objects and the same identity. `keyvol node` shares one fetch per object, version and \
 identity for a window (`--azure-fetch-share-window`, by default the poll interval) and \
 coalesces identical fetches in flight. Upstream's design has no such sharing — each republish \
 is an ordinary Mount, one GET per object per volume plus the mount's token request and \
 challenges — so the same round costs it at least {} Key Vault requests.",
+                thousands(volumes as u64),
                 settings.memory_concurrency,
                 thousands((volumes * objects) as u64)
             ),

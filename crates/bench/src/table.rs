@@ -251,7 +251,11 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
         resident_row(
             &mut t,
             "keyvol node",
-            &format!("{} volumes mounted ({} objects each)", f.volumes, f.objects),
+            &format!(
+                "{} volumes mounted ({} objects each)",
+                crate::markdown::thousands(f.volumes as u64),
+                f.objects
+            ),
             &f.resident,
         );
     }
