@@ -13,6 +13,11 @@
 //!   service-account tokens, provider attributes and file contents), which never prints them.
 //! - [`uds`]: bind a server socket with mode 0600 and dial a client with `:authority`
 //!   `localhost`.
+//! - [`authority`]: the adapter every accepted unix-socket connection goes through, which
+//!   rewrites each request's `:authority` to `localhost` in front of h2 (kubelet's plugin
+//!   watcher sends the socket path, percent-encoded, which h2 would refuse).
+//! - `rawclient` (feature `raw-client`, tests only): a minimal HTTP/2 gRPC client that sends any
+//!   `:authority`, or none, to reproduce what other clients send.
 //!
 //! Each protocol module holds the prost messages plus a `*_client` and a `*_server` module per
 //! service (for example [`csi::v1::identity_server::IdentityServer`] and
@@ -24,6 +29,9 @@
 pub use prost;
 pub use tonic;
 
+pub mod authority;
+#[cfg(feature = "raw-client")]
+pub mod rawclient;
 pub mod redact;
 pub mod uds;
 

@@ -1,6 +1,7 @@
 //! Unix-domain sockets for gRPC: [`UdsListener`] binds a server socket that is owner-only from
-//! the moment it exists, and [`connect`] / [`connect_lazy`] dial a tonic client with
-//! `:authority` `localhost`.
+//! the moment it exists and hands out connections whose requests reach the server with
+//! `:authority` `localhost` whatever the client sent ([`crate::authority`]); [`connect`] /
+//! [`connect_lazy`] dial a tonic client with `:authority` `localhost`.
 //!
 //! Serving:
 //!
@@ -43,6 +44,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::authority::LocalAuthority;
 
 /// Mode of every socket keyvol serves: read/write for the owner (root, like kubelet and the
 /// driver) and nothing for anyone else, because whoever can connect can ask for secrets.
@@ -190,7 +193,9 @@ impl UdsListener {
     }
 }
 
-/// Accepted connections of a [`UdsListener`]; removes the socket file when dropped.
+/// Accepted connections of a [`UdsListener`], each behind [`LocalAuthority`] so that clients
+/// sending a socket path as `:authority` (kubelet's plugin watcher does) are answered; removes
+/// the socket file when dropped.
 #[derive(Debug)]
 pub struct UdsIncoming {
     inner: UnixListenerStream,
@@ -198,10 +203,12 @@ pub struct UdsIncoming {
 }
 
 impl Stream for UdsIncoming {
-    type Item = io::Result<UnixStream>;
+    type Item = io::Result<LocalAuthority<UnixStream>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.inner).poll_next(cx)
+        Pin::new(&mut self.inner)
+            .poll_next(cx)
+            .map(|next| next.map(|accepted| accepted.map(LocalAuthority::new)))
     }
 }
 
