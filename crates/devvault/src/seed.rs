@@ -45,6 +45,7 @@ use serde::Deserialize;
 
 use crate::certpolicy;
 use crate::crypto::{self, CertMaterial, KeySpec};
+use crate::secrets::check_limits;
 use crate::store::{
     Attributes, KeyVersion, NewCertVersion, NewSecret, Store, StoreError, Tags, unix_now,
 };
@@ -467,6 +468,8 @@ impl Seed {
                 if s.value.is_some() != s.versions.is_empty() {
                     return Err(invalid(field, "give either value or versions"));
                 }
+                check_limits(s.value.as_deref(), s.content_type.as_deref())
+                    .map_err(|e| invalid(&field, e.to_string()))?;
                 for (k, ver) in s.versions.iter().enumerate() {
                     if let Some(id) = &ver.version
                         && !valid_version(id)
@@ -476,6 +479,8 @@ impl Seed {
                             "must be 32 lowercase hex characters",
                         ));
                     }
+                    check_limits(Some(&ver.value), ver.content_type.as_deref())
+                        .map_err(|e| invalid(format!("{field}.versions[{k}]"), e.to_string()))?;
                 }
             }
             for (j, c) in v.certificates.iter().enumerate() {
@@ -684,6 +689,30 @@ mod tests {
         let err = Seed::from_yaml("clients:\n- clientId: a\n  clientSecret: [hunter2\n")
             .expect_err("syntax");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_beyond_the_services_limits_are_refused_without_echoing_them() {
+        let big = "q".repeat(crate::secrets::MAX_VALUE_CHARS + 1);
+        let err = Seed::from_yaml(&format!(
+            "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    value: {big}\n"
+        ))
+        .expect_err("too large");
+        assert!(
+            err.to_string().starts_with("seed vaults[0].secrets[0]:"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("qqqq"), "{err}");
+        let long_type = "t".repeat(crate::secrets::MAX_CONTENT_TYPE_CHARS + 1);
+        let err = Seed::from_yaml(&format!(
+            "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    versions:\n    - value: v\n      contentType: {long_type}\n"
+        ))
+        .expect_err("content type too long");
+        assert!(
+            err.to_string()
+                .starts_with("seed vaults[0].secrets[0].versions[0]:"),
+            "{err}"
+        );
     }
 
     #[test]
