@@ -1,16 +1,19 @@
-//! The seed file: the tenant, the identities (service principals, managed identities, pod
-//! identities, federated credentials and the OIDC issuers they trust), and each vault's access
-//! policies and objects (secrets; keys generated or given; certificates generated, with a chain,
-//! or given as PFX or PEM). docs/dev-vault.md has the full reference; in short:
+//! The seed file: the tenant, the identities (service principals with secrets, certificates or
+//! federated credentials, managed identities, pod identities, and the OIDC issuers federated
+//! credentials trust), and each vault's access policies and objects (secrets; keys generated or
+//! given; certificates generated, with a chain, or given as PFX or PEM). docs/dev-vault.md has the
+//! full reference; in short:
 //!
 //! ```yaml
 //! tenantId: 6b0f2b1e-6a8a-4b5a-9d0e-2f5c3c3a9a11   # optional
 //! clients:
 //!   - clientId: demo-app
-//!     clientSecret: demo-password                  # optional when federated
+//!     clientSecret: demo-password                  # optional with other credentials
 //!     federatedCredentials:
 //!       - issuer: https://oidc.example
 //!         subject: system:serviceaccount:default:app
+//!     certificates:                                 # certificate credentials (PEM, RSA)
+//!       - "-----BEGIN CERTIFICATE-----..."
 //! oidcIssuers:
 //!   - issuer: https://oidc.example
 //!     publicKeyPem: "-----BEGIN PUBLIC KEY-----..."
@@ -118,6 +121,10 @@ pub struct SeedClient {
     /// Federated identity credentials.
     #[serde(default)]
     pub federated_credentials: Vec<SeedFederatedCredential>,
+    /// Certificate credentials: PEM certificates (RSA keys), one per entry, whose private keys
+    /// sign client assertions (`CertificateCredential`).
+    #[serde(default)]
+    pub certificates: Vec<String>,
 }
 
 impl std::fmt::Debug for SeedClient {
