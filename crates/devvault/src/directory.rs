@@ -280,6 +280,8 @@ impl Directory {
         }
         let mut validation = Validation::new(header.alg);
         validation.validate_aud = false;
+        // jsonwebtoken leaves nbf unchecked unless asked; Entra refuses early assertions.
+        validation.validate_nbf = true;
         validation.leeway = ASSERTION_LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         validation.set_issuer(&[issuer.as_str()]);
@@ -508,6 +510,31 @@ mod tests {
             dir.authenticate_assertion("wl-app", &foreign, |_| false),
             Err(AuthError::UnknownIssuer(_))
         ));
+    }
+
+    #[test]
+    fn a_federated_assertion_not_valid_yet_is_refused_beyond_the_skew() {
+        let (pem, enc) = issuer_key();
+        let dir = directory(&pem);
+        let now = crate::store::unix_now();
+        let early = |nbf: i64| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::ES256),
+                &json!({"iss": "https://oidc.test", "sub": "system:serviceaccount:ns:sa",
+                        "aud": "api://AzureADTokenExchange", "exp": now + 7200, "nbf": nbf}),
+                &enc,
+            )
+            .expect("sign")
+        };
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &early(now + 3600), |_| false),
+            Err(AuthError::AssertionTime)
+        );
+        assert!(
+            dir.authenticate_assertion("wl-app", &early(now + 60), |_| false)
+                .is_ok(),
+            "within the five minutes' skew"
+        );
     }
 
     #[test]
