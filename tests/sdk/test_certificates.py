@@ -7,7 +7,7 @@ import hashlib
 import uuid
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.keyvault.certificates import CertificateContentType, CertificatePolicy
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
@@ -145,3 +145,25 @@ def test_a_deleted_certificate_takes_its_secret_along(certificates, secret_reade
     assert err.value.error.code == "CertificateNotFound"
     with pytest.raises(ResourceNotFoundError):
         secret_reader.get_secret(n)
+
+
+def test_every_certificate_route_answers_an_invalid_name_with_bad_parameter(certificates):
+    # Issue 16: 400 BadParameter, as the service answers, rather than 404.
+    for call in (
+        lambda: certificates.get_certificate("bad_name"),
+        lambda: certificates.get_certificate_version("bad_name", "00112233445566778899aabbccddeeff"),
+        lambda: list(certificates.list_properties_of_certificate_versions("bad_name")),
+        lambda: certificates.update_certificate_properties("bad_name", enabled=False),
+        lambda: certificates.get_certificate_policy("bad_name"),
+        lambda: certificates.get_certificate_operation("bad_name"),
+        lambda: certificates.begin_create_certificate("bad_name", CertificatePolicy.get_default()),
+        lambda: certificates.begin_delete_certificate("bad_name"),
+        lambda: certificates.get_deleted_certificate("bad_name"),
+        lambda: certificates.begin_recover_deleted_certificate("bad_name"),
+        lambda: certificates.purge_deleted_certificate("bad_name"),
+    ):
+        with pytest.raises(HttpResponseError) as err:
+            call()
+        assert err.value.status_code == 400
+        assert err.value.error.code == "BadParameter"
+        assert err.value.error.message == "The request URI contains an invalid name: bad_name"

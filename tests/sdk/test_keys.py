@@ -1,5 +1,6 @@
 """Keys through azure-keyvault-keys: RSA and EC creation, reads, properties, errors."""
 
+import datetime
 import uuid
 
 import pytest
@@ -114,3 +115,34 @@ def test_importing_a_jwk_without_private_members_is_a_bad_parameter(keys):
     with pytest.raises(HttpResponseError) as err:
         keys.import_key(name("public-only-copy"), JsonWebKey(kty="EC", crv="P-256", x=created.key.x, y=created.key.y))
     assert err.value.status_code == 400
+
+
+# Issue 16: the dev vault behaves like Key Vault where applications notice.
+
+
+def test_an_expired_key_is_still_served(keys):
+    # exp restricts cryptographic operations only; get answers 200.
+    n = name("expired")
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    created = keys.create_ec_key(n, expires_on=past)
+    fetched = keys.get_key(n)
+    assert fetched.key.x == created.key.x
+    assert fetched.properties.expires_on == created.properties.expires_on
+
+
+def test_every_key_route_answers_an_invalid_name_with_bad_parameter(keys):
+    for call in (
+        lambda: keys.get_key("bad_name"),
+        lambda: list(keys.list_properties_of_key_versions("bad_name")),
+        lambda: keys.update_key_properties("bad_name", enabled=False),
+        lambda: keys.create_rsa_key("bad_name"),
+        lambda: keys.begin_delete_key("bad_name"),
+        lambda: keys.get_deleted_key("bad_name"),
+        lambda: keys.begin_recover_deleted_key("bad_name"),
+        lambda: keys.purge_deleted_key("bad_name"),
+    ):
+        with pytest.raises(HttpResponseError) as err:
+            call()
+        assert err.value.status_code == 400
+        assert err.value.error.code == "BadParameter"
+        assert err.value.error.message == "The request URI contains an invalid name: bad_name"

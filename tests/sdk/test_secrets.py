@@ -1,5 +1,6 @@
 """Secrets through azure-keyvault-secrets: set, get, versions, paging, properties, errors, delete."""
 
+import datetime
 import uuid
 
 import pytest
@@ -87,3 +88,70 @@ def test_delete_recover_and_purge_finish_and_keep_the_name_reserved_until_purged
     with pytest.raises(ResourceNotFoundError):
         secrets.get_deleted_secret(n)
     assert secrets.set_secret(n, "fresh").value == "fresh"
+
+
+# Issue 16: the dev vault behaves like Key Vault where applications notice.
+
+
+def test_an_expired_or_not_yet_valid_secret_is_still_served_with_its_value(secrets):
+    # exp and nbf restrict cryptographic operations only; get answers 200 with the value.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired, early = name("expired"), name("early")
+    secrets.set_secret(expired, "stale", expires_on=now - datetime.timedelta(days=1))
+    secrets.set_secret(early, "soon", not_before=now + datetime.timedelta(days=1))
+    got = secrets.get_secret(expired)
+    assert got.value == "stale"
+    assert got.properties.expires_on < now
+    assert secrets.get_secret(early).value == "soon"
+    listed = {p.name for p in secrets.list_properties_of_secrets()}
+    assert {expired, early} <= listed
+
+
+def test_a_value_over_25600_characters_is_secret_too_large(secrets):
+    n = name("sized")
+    assert len(secrets.set_secret(n, "x" * 25600).value) == 25600
+    for size in (25601, 300 * 1024):
+        with pytest.raises(HttpResponseError) as err:
+            secrets.set_secret(n, "x" * size)
+        assert err.value.status_code == 400
+        assert err.value.error.code == "BadParameter"
+        assert err.value.error.innererror["code"] == "SecretTooLarge"
+        assert (
+            err.value.error.message
+            == "Secret is beyond the maximum permitted length of 25600 characters."
+        )
+
+
+def test_a_content_type_over_255_characters_is_a_bad_parameter(secrets):
+    n = name("ctype")
+    secrets.set_secret(n, "v", content_type="c" * 255)
+    with pytest.raises(HttpResponseError) as err:
+        secrets.set_secret(n, "v", content_type="c" * 256)
+    assert (err.value.status_code, err.value.error.code) == (400, "BadParameter")
+    with pytest.raises(HttpResponseError) as err:
+        secrets.update_secret_properties(n, content_type="c" * 256)
+    assert (err.value.status_code, err.value.error.code) == (400, "BadParameter")
+    assert secrets.get_secret(n).properties.content_type == "c" * 255
+
+
+def _assert_invalid_name(call):
+    with pytest.raises(HttpResponseError) as err:
+        call()
+    assert err.value.status_code == 400
+    assert err.value.error.code == "BadParameter"
+    assert err.value.error.message == "The request URI contains an invalid name: bad_name"
+
+
+def test_every_secret_route_answers_an_invalid_name_with_bad_parameter(secrets):
+    for call in (
+        lambda: secrets.get_secret("bad_name"),
+        lambda: secrets.get_secret("bad_name", "00112233445566778899aabbccddeeff"),
+        lambda: list(secrets.list_properties_of_secret_versions("bad_name")),
+        lambda: secrets.update_secret_properties("bad_name", enabled=False),
+        lambda: secrets.set_secret("bad_name", "v"),
+        lambda: secrets.begin_delete_secret("bad_name"),
+        lambda: secrets.get_deleted_secret("bad_name"),
+        lambda: secrets.begin_recover_deleted_secret("bad_name"),
+        lambda: secrets.purge_deleted_secret("bad_name"),
+    ):
+        _assert_invalid_name(call)

@@ -126,7 +126,7 @@ fn fetch(
             let entry = v.certificates.get(name)?;
             let found = entry.find(version)?;
             Some((
-                check_usable(KIND, &found.attributes, true, "get"),
+                check_usable(KIND, &found.attributes, "get"),
                 bundle(caller, &entry.name, found, meta_of(v, name)),
             ))
         })
@@ -140,11 +140,11 @@ fn fetch(
 }
 
 async fn get_latest(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| fetch(&ctx, c, &name, None))
+    ctx.run_named(KIND, "get", &name, |c| fetch(&ctx, c, &name, None))
 }
 
 async fn get_version(ctx: Ctx, Path((name, version)): Path<(String, String)>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         let version = Some(version.as_str()).filter(|v| !v.is_empty());
         fetch(&ctx, c, &name, version)
     })
@@ -191,7 +191,7 @@ fn store_err(e: CertStoreError, name: &str) -> ApiError {
 }
 
 async fn import(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "import", |c| {
+    ctx.run_named(KIND, "import", &name, |c| {
         let body: ImportBody = parse_body(&body, "CertificateImportParameters object")?;
         let Some(value) = body.value else {
             return Err(ApiError::BadParameter(
@@ -264,7 +264,7 @@ fn operation(caller: &Caller, name: &str, op: &PendingOp, completed: bool) -> Va
 }
 
 async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "create", |c| {
+    ctx.run_named(KIND, "create", &name, |c| {
         let body: CreateBody = parse_body(&body, "CertificateCreateParameters object")?;
         let Some(policy) = body.policy else {
             return Err(ApiError::BadParameter(
@@ -327,7 +327,7 @@ async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
 }
 
 async fn pending(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         let not_found = || ApiError::PendingNotFound { name: name.clone() };
         let (stored, op) = ctx.state.store.write(&c.vault, |v| {
             let stored = v
@@ -348,7 +348,7 @@ async fn pending(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn policy(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         ctx.state
             .store
             .read(&c.vault, |v| {
@@ -409,14 +409,16 @@ fn do_patch(
 }
 
 async fn patch(ctx: Ctx, Path((name, version)): Path<(String, String)>, body: Bytes) -> Response {
-    ctx.run(KIND, "update", |c| {
+    ctx.run_named(KIND, "update", &name, |c| {
         let version = Some(version.as_str()).filter(|v| !v.is_empty());
         do_patch(&ctx, c, &name, version, &body)
     })
 }
 
 async fn patch_latest(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "update", |c| do_patch(&ctx, c, &name, None, &body))
+    ctx.run_named(KIND, "update", &name, |c| {
+        do_patch(&ctx, c, &name, None, &body)
+    })
 }
 
 async fn list(ctx: Ctx) -> Response {
@@ -437,7 +439,7 @@ async fn list(ctx: Ctx) -> Response {
 }
 
 async fn list_versions(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "list", |c| {
+    ctx.run_named(KIND, "list", &name, |c| {
         let items = ctx
             .state
             .store
@@ -479,7 +481,7 @@ fn deleted_bundle(
 }
 
 async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "delete", |c| {
+    ctx.run_named(KIND, "delete", &name, |c| {
         ctx.state
             .store
             .write(&c.vault, |v| {
@@ -492,7 +494,7 @@ async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn get_deleted(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         ctx.state
             .store
             .read(&c.vault, |v| {
@@ -538,7 +540,7 @@ async fn list_deleted(ctx: Ctx) -> Response {
 }
 
 async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "purge", |c| {
+    ctx.run_named(KIND, "purge", &name, |c| {
         ctx.state
             .store
             .write(&c.vault, |v| v.purge_certificate(&name))
@@ -551,7 +553,7 @@ async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn recover(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "recover", |c| {
+    ctx.run_named(KIND, "recover", &name, |c| {
         ctx.state
             .store
             .write(&c.vault, |v| {

@@ -1,7 +1,7 @@
 //! The identity directory: the applications, managed identities and pod bindings the seed
 //! declares, the OIDC issuers trusted for federated credentials, and the checks behind every way
-//! of getting a token — client secret, federated client assertion, IMDS identity selection, NMI
-//! pod lookup.
+//! of getting a token — client secret, client assertion (federated, or signed with a registered
+//! certificate: [`crate::clientcert`]), IMDS identity selection, NMI pod lookup.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use crate::clientcert::{self, ClientCertificate};
 use crate::seed::{Seed, SeedError, SeedFederatedCredential};
 
 /// Clock skew allowed on assertions, as Entra allows a few minutes.
-const ASSERTION_LEEWAY_SECS: u64 = 300;
+pub(crate) const ASSERTION_LEEWAY_SECS: u64 = 300;
 
 /// The identity a token is issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,7 @@ struct App {
     principal: Principal,
     secret: Option<String>,
     federated: Vec<SeedFederatedCredential>,
+    certificates: Vec<ClientCertificate>,
 }
 
 /// A managed identity of the "VM".
@@ -79,6 +81,21 @@ pub enum AuthError {
     /// Expired or not yet valid.
     #[error("assertion is not within its valid time range")]
     AssertionTime,
+    /// A certificate assertion whose header names no certificate registered on the app.
+    #[error("the signing certificate is not registered on the application")]
+    CertificateNotRegistered {
+        /// The thumbprint the header gave, uppercase hex; `None` when it gave none.
+        thumbprint: Option<String>,
+    },
+    /// A certificate assertion whose `iss` or `sub` is not the client id.
+    #[error("the assertion's iss and sub are not the client id")]
+    AssertionNotFromClient,
+    /// A certificate assertion not addressed to this token endpoint.
+    #[error("the assertion's audience is not this token endpoint")]
+    AssertionAudience {
+        /// The assertion's audiences.
+        audience: String,
+    },
     /// Signed by a trusted issuer but no credential of the app matches issuer, subject and
     /// audience.
     #[error("no matching federated identity record")]
@@ -126,7 +143,7 @@ impl Directory {
     /// The directory a seed describes.
     pub fn from_seed(seed: &Seed) -> Result<Self, SeedError> {
         let mut dir = Directory::default();
-        for c in &seed.clients {
+        for (i, c) in seed.clients.iter().enumerate() {
             dir.apps.insert(
                 c.client_id.to_ascii_lowercase(),
                 App {
@@ -136,6 +153,7 @@ impl Directory {
                     },
                     secret: Some(c.client_secret.clone()).filter(|s| !s.is_empty()),
                     federated: c.federated_credentials.clone(),
+                    certificates: client_certificates(i, &c.certificates)?,
                 },
             );
         }
@@ -151,6 +169,7 @@ impl Directory {
                         principal: principal.clone(),
                         secret: None,
                         federated: m.federated_credentials.clone(),
+                        certificates: Vec::new(),
                     });
             }
             dir.managed.push(ManagedIdentity {
@@ -220,12 +239,16 @@ impl Directory {
         self.apps.contains_key(&client_id.to_ascii_lowercase())
     }
 
-    /// Verifies a federated client assertion for `client_id`: signature against the issuer's
-    /// keys, time window, then issuer + subject + audience against the app's credentials.
+    /// Verifies a client assertion for `client_id`. An assertion that names a certificate (or
+    /// whose issuer is the client itself) goes to the app's registered certificates
+    /// ([`clientcert::verify`]; `token_endpoint` says whether an audience names this token
+    /// endpoint). Any other is a federated one: signature against the issuer's keys, time
+    /// window, then issuer + subject + audience against the app's federated credentials.
     pub fn authenticate_assertion(
         &self,
         client_id: &str,
         assertion: &str,
+        token_endpoint: impl Fn(&str) -> bool,
     ) -> Result<Principal, AuthError> {
         let app = self
             .apps
@@ -234,6 +257,16 @@ impl Directory {
         let header =
             jsonwebtoken::decode_header(assertion).map_err(|_| AuthError::MalformedAssertion)?;
         let unverified = peek_claims(assertion)?;
+        if clientcert::is_certificate_assertion(&header, unverified.iss.as_deref(), client_id) {
+            clientcert::verify(
+                &app.certificates,
+                client_id,
+                assertion,
+                &header,
+                token_endpoint,
+            )?;
+            return Ok(app.principal.clone());
+        }
         let issuer = unverified.iss.clone().unwrap_or_default();
         let keys = self
             .issuers
@@ -247,6 +280,8 @@ impl Directory {
         }
         let mut validation = Validation::new(header.alg);
         validation.validate_aud = false;
+        // jsonwebtoken leaves nbf unchecked unless asked; Entra refuses early assertions.
+        validation.validate_nbf = true;
         validation.leeway = ASSERTION_LEEWAY_SECS;
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         validation.set_issuer(&[issuer.as_str()]);
@@ -369,6 +404,19 @@ impl Directory {
     }
 }
 
+/// The certificates registered on seed client `i`.
+fn client_certificates(i: usize, pems: &[String]) -> Result<Vec<ClientCertificate>, SeedError> {
+    pems.iter()
+        .enumerate()
+        .map(|(j, pem)| {
+            ClientCertificate::from_pem(pem).map_err(|e| SeedError::Invalid {
+                field: format!("clients[{i}].certificates[{j}]"),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
 fn peek_claims(token: &str) -> Result<AssertionClaims, AuthError> {
     let payload = token
         .split('.')
@@ -425,7 +473,7 @@ mod tests {
         let aud = "api://AzureADTokenExchange";
         let ok = assertion(&enc, "https://oidc.test", sub, aud, 600);
         assert_eq!(
-            dir.authenticate_assertion("wl-app", &ok)
+            dir.authenticate_assertion("wl-app", &ok, |_| false)
                 .expect("ok")
                 .client_id,
             "wl-app"
@@ -438,30 +486,55 @@ mod tests {
             600,
         );
         assert!(matches!(
-            dir.authenticate_assertion("wl-app", &wrong_sub),
+            dir.authenticate_assertion("wl-app", &wrong_sub, |_| false),
             Err(AuthError::NoMatchingFederation { .. })
         ));
         let wrong_aud = assertion(&enc, "https://oidc.test", sub, "api://other", 600);
         assert!(matches!(
-            dir.authenticate_assertion("wl-app", &wrong_aud),
+            dir.authenticate_assertion("wl-app", &wrong_aud, |_| false),
             Err(AuthError::NoMatchingFederation { .. })
         ));
         let expired = assertion(&enc, "https://oidc.test", sub, aud, -3600);
         assert_eq!(
-            dir.authenticate_assertion("wl-app", &expired),
+            dir.authenticate_assertion("wl-app", &expired, |_| false),
             Err(AuthError::AssertionTime)
         );
         let (_, other_key) = issuer_key();
         let forged = assertion(&other_key, "https://oidc.test", sub, aud, 600);
         assert_eq!(
-            dir.authenticate_assertion("wl-app", &forged),
+            dir.authenticate_assertion("wl-app", &forged, |_| false),
             Err(AuthError::BadSignature)
         );
         let foreign = assertion(&enc, "https://elsewhere", sub, aud, 600);
         assert!(matches!(
-            dir.authenticate_assertion("wl-app", &foreign),
+            dir.authenticate_assertion("wl-app", &foreign, |_| false),
             Err(AuthError::UnknownIssuer(_))
         ));
+    }
+
+    #[test]
+    fn a_federated_assertion_not_valid_yet_is_refused_beyond_the_skew() {
+        let (pem, enc) = issuer_key();
+        let dir = directory(&pem);
+        let now = crate::store::unix_now();
+        let early = |nbf: i64| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::ES256),
+                &json!({"iss": "https://oidc.test", "sub": "system:serviceaccount:ns:sa",
+                        "aud": "api://AzureADTokenExchange", "exp": now + 7200, "nbf": nbf}),
+                &enc,
+            )
+            .expect("sign")
+        };
+        assert_eq!(
+            dir.authenticate_assertion("wl-app", &early(now + 3600), |_| false),
+            Err(AuthError::AssertionTime)
+        );
+        assert!(
+            dir.authenticate_assertion("wl-app", &early(now + 60), |_| false)
+                .is_ok(),
+            "within the five minutes' skew"
+        );
     }
 
     #[test]
@@ -484,7 +557,7 @@ mod tests {
         header.kid = Some("key-1".into());
         let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
         assert_eq!(
-            dir.authenticate_assertion("wl-app", &token)
+            dir.authenticate_assertion("wl-app", &token, |_| false)
                 .expect("ok")
                 .client_id,
             "wl-app"
@@ -492,8 +565,32 @@ mod tests {
         header.kid = Some("another-key".into());
         let token = jsonwebtoken::encode(&header, &claims, &enc).expect("sign");
         assert_eq!(
-            dir.authenticate_assertion("wl-app", &token),
+            dir.authenticate_assertion("wl-app", &token, |_| false),
             Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_that_is_not_one_rsa_certificate_fails_the_seed_by_field() {
+        let ec = crate::crypto::self_signed(&crate::crypto::NewCertificate {
+            subject: "CN=ec".into(),
+            dns_names: vec![],
+            validity_months: 1,
+            key: crate::crypto::KeySpec::Ec(crate::crypto::Curve::P256),
+        })
+        .expect("cert");
+        let pem = crate::crypto::pem_block("CERTIFICATE", ec.leaf());
+        let yaml = format!(
+            "clients:\n- clientId: a\n- clientId: b\n  certificates:\n  - |\n    {}\n",
+            pem.trim().replace('\n', "\n    ")
+        );
+        let err = Directory::from_seed(&Seed::from_yaml(&yaml).expect("seed"))
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string()
+                .starts_with("seed clients[1].certificates[0]: the certificate's key is not RSA"),
+            "{err}"
         );
     }
 

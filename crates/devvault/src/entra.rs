@@ -1,5 +1,6 @@
 //! The Entra ID (Azure AD) endpoints: the token endpoint (client-credentials grant with a client
-//! secret or a federated client assertion, in the v2.0 `scope` form and the v1 `resource` form),
+//! secret or a client assertion — federated, or signed with a registered certificate — in the
+//! v2.0 `scope` form and the v1 `resource` form),
 //! the per-tenant OpenID configuration documents and signing keys, and the instance-discovery
 //! document that MSAL-based clients fetch first.
 //!
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::directory::{AuthError, Principal};
-use crate::server::AppState;
+use crate::server::{AppState, split_port};
 use crate::store::unix_now;
 use crate::vault::CallerTag;
 
@@ -47,6 +48,8 @@ fn form_or_error(
 pub async fn token_v2(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let form = match form_or_error(form) {
@@ -77,7 +80,8 @@ pub async fn token_v2(
             );
         }
     };
-    let principal = match authenticate(&state, &tenant, &form) {
+    let host = AppState::request_host(&headers, &uri);
+    let principal = match authenticate(&state, &tenant, &host, &form) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -100,6 +104,8 @@ pub async fn token_v2(
 pub async fn token_v1(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let form = match form_or_error(form) {
@@ -114,7 +120,8 @@ pub async fn token_v1(
             "The request body must contain the following parameter: 'resource'.",
         );
     };
-    let principal = match authenticate(&state, &tenant, &form) {
+    let host = AppState::request_host(&headers, &uri);
+    let principal = match authenticate(&state, &tenant, &host, &form) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -165,10 +172,12 @@ fn tenant_not_found(tenant: &str) -> Response {
     )
 }
 
-/// Checks tenant, grant type and the client credential; returns who the token is for.
+/// Checks tenant, grant type and the client credential; returns who the token is for. `host` is
+/// the host the client addressed, which a certificate assertion's audience must name.
 fn authenticate(
     state: &AppState,
     tenant: &str,
+    host: &str,
     form: &HashMap<String, String>,
 ) -> Result<Principal, Response> {
     if !tenant.eq_ignore_ascii_case(state.issuer.tenant()) {
@@ -201,7 +210,12 @@ fn authenticate(
                     "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
                 ));
             }
-            state.directory.authenticate_assertion(client_id, assertion)
+            let ours = state.issuer.tenant();
+            state
+                .directory
+                .authenticate_assertion(client_id, assertion, |aud| {
+                    names_token_endpoint(aud, host, ours)
+                })
         }
         (None, None) => Err(if state.directory.has_app(client_id) {
             AuthError::NoCredential
@@ -210,6 +224,29 @@ fn authenticate(
         }),
     };
     result.map_err(|e| auth_error(&e, client_id, tenant))
+}
+
+/// True when `aud` is this token endpoint, v2.0 or v1, for `tenant`, on `host` (the host the
+/// client used, as Entra expects its own name there).
+fn names_token_endpoint(aud: &str, host: &str, tenant: &str) -> bool {
+    let Ok(url) = url::Url::parse(aud) else {
+        return false;
+    };
+    let (want_host, want_port) = split_port(host);
+    let host_ok = url.host_str().is_some_and(|h| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .eq_ignore_ascii_case(want_host)
+    }) && url.port() == want_port.filter(|p| *p != 443);
+    let path = url.path().trim_end_matches('/');
+    url.scheme() == "https"
+        && host_ok
+        && [
+            format!("/{tenant}/oauth2/v2.0/token"),
+            format!("/{tenant}/oauth2/token"),
+        ]
+        .iter()
+        .any(|p| path.eq_ignore_ascii_case(p))
 }
 
 fn auth_error(e: &AuthError, client_id: &str, tenant: &str) -> Response {
@@ -259,6 +296,35 @@ fn auth_error(e: &AuthError, client_id: &str, tenant: &str) -> Response {
             "invalid_client",
             700024,
             "Client assertion is not within its valid time range.".to_owned(),
+        ),
+        AuthError::CertificateNotRegistered { thumbprint } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700027,
+            match thumbprint {
+                Some(t) => format!(
+                    "The certificate that signed the client assertion is not registered on application '{client_id}': no key has thumbprint '{t}'."
+                ),
+                None => format!(
+                    "The client assertion names no certificate (no x5t or x5t#S256 header), so no key of application '{client_id}' can verify it."
+                ),
+            },
+        ),
+        AuthError::AssertionNotFromClient => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700021,
+            format!(
+                "The client assertion's iss and sub must both be the client_id parameter, '{client_id}'."
+            ),
+        ),
+        AuthError::AssertionAudience { audience } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            700023,
+            format!(
+                "The client assertion's audience '{audience}' is not this tenant's token endpoint."
+            ),
         ),
         AuthError::NoMatchingFederation {
             issuer,

@@ -105,16 +105,16 @@ fn fetch(
         kind: KIND,
         what: what.clone(),
     })?;
-    check_usable(KIND, &v.attributes, v.managed, "get")?;
+    check_usable(KIND, &v.attributes, "get")?;
     Ok(ok_json(bundle(caller, &stored, &v)))
 }
 
 async fn get_latest(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| fetch(&ctx, c, &name, None))
+    ctx.run_named(KIND, "get", &name, |c| fetch(&ctx, c, &name, None))
 }
 
 async fn get_version(ctx: Ctx, Path((name, version)): Path<(String, String)>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         let version = Some(version.as_str()).filter(|v| !v.is_empty());
         fetch(&ctx, c, &name, version)
     })
@@ -143,7 +143,7 @@ fn check_ops(ops: &[String]) -> Result<(), ApiError> {
 }
 
 async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "create", |c| {
+    ctx.run_named(KIND, "create", &name, |c| {
         let body: CreateBody = parse_body(&body, "KeyCreateParameters object")?;
         let Some(kty) = body.kty else {
             return Err(ApiError::BadParameter("Property 'kty' is required.".into()));
@@ -194,7 +194,7 @@ struct ImportBody {
 }
 
 async fn import(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "import", |c| {
+    ctx.run_named(KIND, "import", &name, |c| {
         let body: ImportBody = parse_body(&body, "KeyImportParameters object")?;
         let Some(jwk) = body.key else {
             return Err(ApiError::BadParameter("Property 'key' is required.".into()));
@@ -270,14 +270,16 @@ fn do_patch(
 }
 
 async fn patch(ctx: Ctx, Path((name, version)): Path<(String, String)>, body: Bytes) -> Response {
-    ctx.run(KIND, "update", |c| {
+    ctx.run_named(KIND, "update", &name, |c| {
         let version = Some(version.as_str()).filter(|v| !v.is_empty());
         do_patch(&ctx, c, &name, version, &body)
     })
 }
 
 async fn patch_latest(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "update", |c| do_patch(&ctx, c, &name, None, &body))
+    ctx.run_named(KIND, "update", &name, |c| {
+        do_patch(&ctx, c, &name, None, &body)
+    })
 }
 
 async fn list(ctx: Ctx) -> Response {
@@ -298,7 +300,7 @@ async fn list(ctx: Ctx) -> Response {
 }
 
 async fn list_versions(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "list", |c| {
+    ctx.run_named(KIND, "list", &name, |c| {
         let items = ctx
             .state
             .store
@@ -336,7 +338,7 @@ fn deleted_bundle(c: &Caller, d: &crate::store::Deleted<KeyVersion>) -> Value {
 }
 
 async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "delete", |c| {
+    ctx.run_named(KIND, "delete", &name, |c| {
         let deleted = ctx.state.store.write(&c.vault, |v| {
             if v.keys
                 .get(&name)
@@ -356,7 +358,7 @@ async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn get_deleted(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         ctx.state
             .store
             .read(&c.vault, |v| {
@@ -398,7 +400,7 @@ async fn list_deleted(ctx: Ctx) -> Response {
 }
 
 async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "purge", |c| {
+    ctx.run_named(KIND, "purge", &name, |c| {
         ctx.state
             .store
             .write(&c.vault, |v| v.keys.purge(&name))
@@ -411,7 +413,7 @@ async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn recover(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "recover", |c| {
+    ctx.run_named(KIND, "recover", &name, |c| {
         let entry = ctx
             .state
             .store

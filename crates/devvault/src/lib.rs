@@ -8,8 +8,9 @@
 //!
 //! - the Key Vault data plane: [`secrets`], [`keys`], [`certificates`], sharing [`vault`] (the
 //!   401 challenge, token checks, api-versions, errors, paging) and [`access`] (access policies);
-//! - Entra ID ([`entra`]: token endpoint with client secrets and federated assertions, checked by
-//!   the [`directory`]; OpenID and instance-discovery documents);
+//! - Entra ID ([`entra`]: token endpoint with client secrets, federated assertions and
+//!   certificate assertions ([`clientcert`]), checked by the [`directory`]; OpenID and
+//!   instance-discovery documents);
 //! - IMDS ([`imds`]), also on the optional plain-HTTP identity listener with NMI ([`nmi`]);
 //! - the admin API ([`admin`]): counters and fault rules ([`observe`], [`faults`]).
 //!
@@ -27,6 +28,7 @@ pub mod access;
 pub mod admin;
 pub mod certificates;
 pub mod certpolicy;
+pub mod clientcert;
 pub mod crypto;
 pub mod directory;
 pub mod entra;

@@ -1,6 +1,7 @@
 //! Secret routes: set, get (latest with or without the trailing slash, or a version), list
 //! secrets and versions, update attributes, delete, and the deleted-secret routes (get, list,
-//! purge, recover).
+//! purge, recover); and the service's limits on a secret's value and content type, which seeds
+//! obey too.
 
 use std::sync::Arc;
 
@@ -22,6 +23,55 @@ use crate::vault::{
 };
 
 const KIND: ObjectKind = ObjectKind::Secret;
+
+/// The longest secret value the service accepts, in characters; longer ones answer 400
+/// `SecretTooLarge`.
+pub const MAX_VALUE_CHARS: usize = 25_600;
+
+/// The longest content type the service documents for a secret.
+pub const MAX_CONTENT_TYPE_CHARS: usize = 255;
+
+/// Why a secret's value or content type is refused, as the service refuses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// The value is longer than [`MAX_VALUE_CHARS`].
+    #[error("the value is longer than Key Vault's limit of {MAX_VALUE_CHARS} characters")]
+    ValueTooLarge,
+    /// The content type is longer than [`MAX_CONTENT_TYPE_CHARS`].
+    #[error(
+        "the content type is longer than Key Vault's limit of {MAX_CONTENT_TYPE_CHARS} characters"
+    )]
+    ContentTypeTooLong,
+}
+
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::ValueTooLarge => ApiError::SecretTooLarge,
+            LimitError::ContentTypeTooLong => ApiError::BadParameter(format!(
+                "The content type exceeds the maximum permitted length of {MAX_CONTENT_TYPE_CHARS} characters."
+            )),
+        }
+    }
+}
+
+/// Checks a value and content type against the service's limits (either may be absent, as on
+/// an update).
+pub fn check_limits(value: Option<&str>, content_type: Option<&str>) -> Result<(), LimitError> {
+    if value.is_some_and(|v| service_len(v) > MAX_VALUE_CHARS) {
+        return Err(LimitError::ValueTooLarge);
+    }
+    if content_type.is_some_and(|ct| service_len(ct) > MAX_CONTENT_TYPE_CHARS) {
+        return Err(LimitError::ContentTypeTooLong);
+    }
+    Ok(())
+}
+
+/// A string's length as the service counts characters. The service is a .NET one, whose
+/// strings count UTF-16 code units; for ASCII this is the byte length.
+fn service_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
 
 /// The secret routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -83,7 +133,7 @@ fn fetch(
         .store
         .get_secret(&caller.vault, name, version)
         .map_err(|e| ApiError::from_store(e, KIND, &what))?;
-    check_usable(KIND, &v.attributes, v.managed, "get")?;
+    check_usable(KIND, &v.attributes, "get")?;
     if let Some(out) = ctx.query.get("outContentType") {
         return convert(caller, &stored, &v, out);
     }
@@ -123,11 +173,11 @@ fn convert(
 }
 
 async fn get_latest(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| fetch(&ctx, c, &name, None))
+    ctx.run_named(KIND, "get", &name, |c| fetch(&ctx, c, &name, None))
 }
 
 async fn get_version(ctx: Ctx, Path((name, version)): Path<(String, String)>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         let version = Some(version.as_str()).filter(|v| !v.is_empty());
         fetch(&ctx, c, &name, version)
     })
@@ -145,13 +195,14 @@ struct SetBody {
 }
 
 async fn set(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "set", |c| {
+    ctx.run_named(KIND, "set", &name, |c| {
         let body: SetBody = parse_body(&body, "SecretSetParameters object")?;
         let Some(value) = body.value else {
             return Err(ApiError::BadParameter(
                 "Property 'value' is required.".into(),
             ));
         };
+        check_limits(Some(&value), body.content_type.as_deref())?;
         let attrs = body.attributes.unwrap_or_default();
         let new = NewSecret {
             value,
@@ -189,6 +240,7 @@ fn do_patch(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let body: PatchBody = parse_body(body, "SecretUpdateParameters object")?;
+    check_limits(None, body.content_type.as_deref())?;
     let attrs = body.attributes.unwrap_or_default();
     let change = AttributeUpdate {
         enabled: attrs.enabled,
@@ -210,14 +262,16 @@ fn do_patch(
 }
 
 async fn patch(ctx: Ctx, Path((name, version)): Path<(String, String)>, body: Bytes) -> Response {
-    ctx.run(KIND, "set", |c| {
+    ctx.run_named(KIND, "set", &name, |c| {
         let version = Some(version.as_str()).filter(|v| !v.is_empty());
         do_patch(&ctx, c, &name, version, &body)
     })
 }
 
 async fn patch_latest(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run(KIND, "set", |c| do_patch(&ctx, c, &name, None, &body))
+    ctx.run_named(KIND, "set", &name, |c| {
+        do_patch(&ctx, c, &name, None, &body)
+    })
 }
 
 async fn list(ctx: Ctx) -> Response {
@@ -238,7 +292,7 @@ async fn list(ctx: Ctx) -> Response {
 }
 
 async fn list_versions(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "list", |c| {
+    ctx.run_named(KIND, "list", &name, |c| {
         let items = ctx
             .state
             .store
@@ -260,7 +314,7 @@ async fn list_versions(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "delete", |c| {
+    ctx.run_named(KIND, "delete", &name, |c| {
         let deleted = ctx.state.store.write(&c.vault, |v| {
             if v.secrets
                 .get(&name)
@@ -295,7 +349,7 @@ fn deleted_bundle(c: &Caller, d: &crate::store::Deleted<SecretVersion>) -> Value
 }
 
 async fn get_deleted(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "get", |c| {
+    ctx.run_named(KIND, "get", &name, |c| {
         ctx.state
             .store
             .read(&c.vault, |v| {
@@ -334,7 +388,7 @@ async fn list_deleted(ctx: Ctx) -> Response {
 }
 
 async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "purge", |c| {
+    ctx.run_named(KIND, "purge", &name, |c| {
         ctx.state
             .store
             .write(&c.vault, |v| v.secrets.purge(&name))
@@ -347,7 +401,7 @@ async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn recover(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run(KIND, "recover", |c| {
+    ctx.run_named(KIND, "recover", &name, |c| {
         let entry = ctx
             .state
             .store

@@ -1,16 +1,19 @@
-//! The seed file: the tenant, the identities (service principals, managed identities, pod
-//! identities, federated credentials and the OIDC issuers they trust), and each vault's access
-//! policies and objects (secrets; keys generated or given; certificates generated, with a chain,
-//! or given as PFX or PEM). docs/dev-vault.md has the full reference; in short:
+//! The seed file: the tenant, the identities (service principals with secrets, certificates or
+//! federated credentials, managed identities, pod identities, and the OIDC issuers federated
+//! credentials trust), and each vault's access policies and objects (secrets; keys generated or
+//! given; certificates generated, with a chain, or given as PFX or PEM). docs/dev-vault.md has the
+//! full reference; in short:
 //!
 //! ```yaml
 //! tenantId: 6b0f2b1e-6a8a-4b5a-9d0e-2f5c3c3a9a11   # optional
 //! clients:
 //!   - clientId: demo-app
-//!     clientSecret: demo-password                  # optional when federated
+//!     clientSecret: demo-password                  # optional with other credentials
 //!     federatedCredentials:
 //!       - issuer: https://oidc.example
 //!         subject: system:serviceaccount:default:app
+//!     certificates:                                 # certificate credentials (PEM, RSA)
+//!       - "-----BEGIN CERTIFICATE-----..."
 //! oidcIssuers:
 //!   - issuer: https://oidc.example
 //!     publicKeyPem: "-----BEGIN PUBLIC KEY-----..."
@@ -45,6 +48,7 @@ use serde::Deserialize;
 
 use crate::certpolicy;
 use crate::crypto::{self, CertMaterial, KeySpec};
+use crate::secrets::check_limits;
 use crate::store::{
     Attributes, KeyVersion, NewCertVersion, NewSecret, Store, StoreError, Tags, unix_now,
 };
@@ -117,6 +121,10 @@ pub struct SeedClient {
     /// Federated identity credentials.
     #[serde(default)]
     pub federated_credentials: Vec<SeedFederatedCredential>,
+    /// Certificate credentials: PEM certificates (RSA keys), one per entry, whose private keys
+    /// sign client assertions (`CertificateCredential`).
+    #[serde(default)]
+    pub certificates: Vec<String>,
 }
 
 impl std::fmt::Debug for SeedClient {
@@ -467,6 +475,8 @@ impl Seed {
                 if s.value.is_some() != s.versions.is_empty() {
                     return Err(invalid(field, "give either value or versions"));
                 }
+                check_limits(s.value.as_deref(), s.content_type.as_deref())
+                    .map_err(|e| invalid(&field, e.to_string()))?;
                 for (k, ver) in s.versions.iter().enumerate() {
                     if let Some(id) = &ver.version
                         && !valid_version(id)
@@ -476,6 +486,8 @@ impl Seed {
                             "must be 32 lowercase hex characters",
                         ));
                     }
+                    check_limits(Some(&ver.value), ver.content_type.as_deref())
+                        .map_err(|e| invalid(format!("{field}.versions[{k}]"), e.to_string()))?;
                 }
             }
             for (j, c) in v.certificates.iter().enumerate() {
@@ -684,6 +696,30 @@ mod tests {
         let err = Seed::from_yaml("clients:\n- clientId: a\n  clientSecret: [hunter2\n")
             .expect_err("syntax");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_beyond_the_services_limits_are_refused_without_echoing_them() {
+        let big = "q".repeat(crate::secrets::MAX_VALUE_CHARS + 1);
+        let err = Seed::from_yaml(&format!(
+            "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    value: {big}\n"
+        ))
+        .expect_err("too large");
+        assert!(
+            err.to_string().starts_with("seed vaults[0].secrets[0]:"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("qqqq"), "{err}");
+        let long_type = "t".repeat(crate::secrets::MAX_CONTENT_TYPE_CHARS + 1);
+        let err = Seed::from_yaml(&format!(
+            "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    versions:\n    - value: v\n      contentType: {long_type}\n"
+        ))
+        .expect_err("content type too long");
+        assert!(
+            err.to_string()
+                .starts_with("seed vaults[0].secrets[0].versions[0]:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::ObjectKind;
+use crate::seed::valid_object_name;
 use crate::server::{AppState, split_port};
 use crate::store::{Attributes, RECOVERABLE_DAYS, StoreError, Tags};
 use crate::token::TokenError;
@@ -105,13 +106,6 @@ pub enum ApiError {
         /// Operation name (`get`).
         op: &'static str,
     },
-    /// The version's `exp` has passed.
-    Expired {
-        /// Kind.
-        kind: ObjectKind,
-        /// Operation name.
-        op: &'static str,
-    },
     /// The caller lacks the permission.
     AccessDenied {
         /// `appid=…;oid=…;iss=…`.
@@ -125,6 +119,13 @@ pub enum ApiError {
     },
     /// A malformed or unsupported request.
     BadParameter(String),
+    /// The object name in the URI breaks Key Vault's naming rule (1-127 of `0-9a-zA-Z-`).
+    InvalidName {
+        /// The name as requested.
+        name: String,
+    },
+    /// A secret value longer than the service's limit.
+    SecretTooLarge,
     /// The name is taken by a deleted object.
     DeletedConflict {
         /// Kind.
@@ -144,10 +145,10 @@ impl ApiError {
             | ApiError::NotFound { .. }
             | ApiError::DeletedNotFound { .. }
             | ApiError::PendingNotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Disabled { .. }
-            | ApiError::Expired { .. }
-            | ApiError::AccessDenied { .. } => StatusCode::FORBIDDEN,
-            ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::Disabled { .. } | ApiError::AccessDenied { .. } => StatusCode::FORBIDDEN,
+            ApiError::BadParameter(_) | ApiError::InvalidName { .. } | ApiError::SecretTooLarge => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::DeletedConflict { .. } => StatusCode::CONFLICT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -161,10 +162,9 @@ impl ApiError {
                 kind,
                 what: what.to_owned(),
             },
-            StoreError::BadName => ApiError::BadParameter(format!(
-                "The request URI contains an invalid name: {what}. {} names may only contain alphanumeric characters and dashes.",
-                kind.title()
-            )),
+            StoreError::BadName => ApiError::InvalidName {
+                name: what.to_owned(),
+            },
             StoreError::DeletedConflict => ApiError::DeletedConflict {
                 kind,
                 name: what.to_owned(),
@@ -225,14 +225,6 @@ impl IntoResponse for ApiError {
                 ),
                 Some(format!("{}Disabled", kind.title())),
             ),
-            ApiError::Expired { kind, op } => (
-                "Forbidden".into(),
-                format!(
-                    "Operation {op} is not allowed on an expired {}.",
-                    kind.noun()
-                ),
-                Some(format!("{}Expired", kind.title())),
-            ),
             ApiError::AccessDenied {
                 caller,
                 kind,
@@ -247,6 +239,19 @@ impl IntoResponse for ApiError {
                 Some("AccessDenied".into()),
             ),
             ApiError::BadParameter(m) => ("BadParameter".into(), m, None),
+            ApiError::InvalidName { name } => (
+                "BadParameter".into(),
+                format!("The request URI contains an invalid name: {name}"),
+                None,
+            ),
+            ApiError::SecretTooLarge => (
+                "BadParameter".into(),
+                format!(
+                    "Secret is beyond the maximum permitted length of {} characters.",
+                    crate::secrets::MAX_VALUE_CHARS
+                ),
+                Some("SecretTooLarge".into()),
+            ),
             ApiError::DeletedConflict { kind, name } => (
                 "Conflict".into(),
                 format!(
@@ -510,6 +515,22 @@ impl Ctx {
         resp
     }
 
+    /// [`Ctx::run`] for a route that names an object: an invalid name answers 400, as the
+    /// service does on every such route, instead of reaching the store (where reads would say
+    /// 404).
+    pub fn run_named(
+        &self,
+        kind: ObjectKind,
+        permission: &'static str,
+        name: &str,
+        f: impl FnOnce(&Caller) -> Result<Response, ApiError>,
+    ) -> Response {
+        self.run(kind, permission, |c| {
+            check_name(name)?;
+            f(c)
+        })
+    }
+
     /// The page asked for: offset from `$skiptoken`, size from `maxresults`.
     pub fn page(&self) -> Result<(usize, usize), ApiError> {
         let size = match self.query.get("maxresults") {
@@ -552,25 +573,30 @@ impl Ctx {
     }
 }
 
-/// Rejects a disabled or expired version (`op` names the operation).
+/// Rejects a disabled version (`op` names the operation).
+///
+/// `exp` and `nbf` are not checked: Key Vault applies them to cryptographic operations (which
+/// the dev vault does not serve) and still answers get and list, value included, outside them.
 pub fn check_usable(
     kind: ObjectKind,
     attrs: &Attributes,
-    managed: bool,
     op: &'static str,
 ) -> Result<(), ApiError> {
     if !attrs.enabled {
         return Err(ApiError::Disabled { kind, op });
     }
-    // Expiry is enforced on plain secrets and keys only: certificates (and the key and secret
-    // they manage) stay readable after their notAfter, as an expired certificate is still data.
-    if !managed
-        && kind != ObjectKind::Certificate
-        && attrs.exp.is_some_and(|exp| exp <= crate::store::unix_now())
-    {
-        return Err(ApiError::Expired { kind, op });
-    }
     Ok(())
+}
+
+/// Rejects an object name from the request URI that breaks Key Vault's naming rule.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    if valid_object_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidName {
+            name: name.to_owned(),
+        })
+    }
 }
 
 /// The `attributes` object of a bundle.

@@ -189,9 +189,6 @@ async fn errors_carry_the_services_statuses_and_codes() {
         b["error"]["message"],
         "Operation get is not allowed on a disabled secret."
     );
-    let (s, b) = h.get("kv1", &format!("/secrets/expired?{V}"), &t).await;
-    assert_eq!(s, 403);
-    assert_eq!(b["error"]["innererror"]["code"], "SecretExpired");
     let (s, b) = h.get("kv1", "/secrets/plain", &t).await;
     assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
     let (s, b) = h.get("kv1", "/secrets/plain?api-version=9.9", &t).await;
@@ -793,4 +790,164 @@ async fn an_imported_jwk_keeps_its_operations_and_its_private_members_stay_insid
         )
         .await;
     assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
+}
+
+/// Key Vault applies `exp` and `nbf` to cryptographic operations only; reads answer 200 with the
+/// value (issue 16).
+#[tokio::test]
+async fn expired_and_not_yet_valid_objects_are_served_with_their_values() {
+    let h = Harness::start(SEED).await;
+    let t = h.token().await;
+    let (s, b) = h.get("kv1", &format!("/secrets/expired?{V}"), &t).await;
+    assert_eq!((s, &b["value"]), (200, &json!("stale")));
+    assert_eq!(b["attributes"]["exp"], 1000);
+    let future = keyvol_devvault::store::unix_now() + 86_400;
+    let (s, _, _) = h
+        .call(
+            Method::PUT,
+            "kv1",
+            &format!("/secrets/later?{V}"),
+            Some(&t),
+            Some(json!({"value": "soon", "attributes": {"nbf": future}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        h.get("kv1", &format!("/secrets/later?{V}"), &t).await.1["value"],
+        "soon"
+    );
+    let (s, _, _) = h
+        .call(
+            Method::POST,
+            "kv1",
+            &format!("/keys/old-key/create?{V}"),
+            Some(&t),
+            Some(json!({"kty": "EC", "attributes": {"exp": 1000}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, b) = h.get("kv1", &format!("/keys/old-key?{V}"), &t).await;
+    assert_eq!((s, &b["attributes"]["exp"]), (200, &json!(1000)));
+}
+
+/// Every route that takes an object name answers 400 BadParameter for a name outside
+/// `0-9a-zA-Z-`, as the service does, instead of 404 (issue 16).
+#[tokio::test]
+async fn an_invalid_name_is_a_bad_parameter_on_every_named_route() {
+    let h = Harness::start(SEED).await;
+    let t = h.token().await;
+    let body = Some(json!({}));
+    let mut routes = Vec::new();
+    for kind in ["secrets", "keys", "certificates"] {
+        routes.extend([
+            (Method::GET, format!("/{kind}/bad_name")),
+            (Method::GET, format!("/{kind}/bad_name/")),
+            (
+                Method::GET,
+                format!("/{kind}/bad_name/00112233445566778899aabbccddeeff"),
+            ),
+            (Method::GET, format!("/{kind}/bad_name/versions")),
+            (Method::PATCH, format!("/{kind}/bad_name/")),
+            (
+                Method::PATCH,
+                format!("/{kind}/bad_name/00112233445566778899aabbccddeeff"),
+            ),
+            (Method::DELETE, format!("/{kind}/bad_name")),
+            (Method::GET, format!("/deleted{kind}/bad_name")),
+            (Method::DELETE, format!("/deleted{kind}/bad_name")),
+            (Method::POST, format!("/deleted{kind}/bad_name/recover")),
+        ]);
+    }
+    routes.extend([
+        (Method::PUT, "/secrets/bad_name".to_owned()),
+        (Method::PUT, "/keys/bad_name".to_owned()),
+        (Method::POST, "/keys/bad_name/create".to_owned()),
+        (Method::POST, "/certificates/bad_name/import".to_owned()),
+        (Method::POST, "/certificates/bad_name/create".to_owned()),
+        (Method::GET, "/certificates/bad_name/pending".to_owned()),
+        (Method::GET, "/certificates/bad_name/policy".to_owned()),
+    ]);
+    for (method, path) in routes {
+        let (s, _, b) = h
+            .call(
+                method.clone(),
+                "kv1",
+                &format!("{path}?{V}"),
+                Some(&t),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            (s, &b["error"]["code"], &b["error"]["message"]),
+            (
+                400,
+                &json!("BadParameter"),
+                &json!("The request URI contains an invalid name: bad_name")
+            ),
+            "{method} {path}"
+        );
+    }
+    // 128 characters is one too many.
+    let long = "a".repeat(128);
+    let (s, b) = h.get("kv1", &format!("/secrets/{long}?{V}"), &t).await;
+    assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
+}
+
+/// Values over 25,600 characters answer 400 BadParameter / SecretTooLarge; content types over
+/// 255 characters answer 400 BadParameter, on set and on update (issue 16).
+#[tokio::test]
+async fn secret_values_and_content_types_are_held_to_the_services_limits() {
+    let h = Harness::start(SEED).await;
+    let t = h.token().await;
+    let put = |body: Value| {
+        let h = &h;
+        let t = &t;
+        async move {
+            let (s, _, b) = h
+                .call(
+                    Method::PUT,
+                    "kv1",
+                    &format!("/secrets/sized?{V}"),
+                    Some(t),
+                    Some(body),
+                )
+                .await;
+            (s, b)
+        }
+    };
+    let (s, _) = put(json!({"value": "x".repeat(25_600)})).await;
+    assert_eq!(s, 200, "exactly the limit is accepted");
+    for size in [25_601, 300 * 1024] {
+        let (s, b) = put(json!({"value": "x".repeat(size)})).await;
+        assert_eq!(
+            (s, &b["error"]["code"], &b["error"]["innererror"]["code"]),
+            (400, &json!("BadParameter"), &json!("SecretTooLarge")),
+            "{size}"
+        );
+        assert_eq!(
+            b["error"]["message"],
+            "Secret is beyond the maximum permitted length of 25600 characters."
+        );
+    }
+    let (s, _) = put(json!({"value": "v", "contentType": "c".repeat(255)})).await;
+    assert_eq!(s, 200);
+    let (s, b) = put(json!({"value": "v", "contentType": "c".repeat(256)})).await;
+    assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
+    assert!(b["error"].get("innererror").is_none());
+    let (s, _, b) = h
+        .call(
+            Method::PATCH,
+            "kv1",
+            &format!("/secrets/sized/?{V}"),
+            Some(&t),
+            Some(json!({"contentType": "c".repeat(256)})),
+        )
+        .await;
+    assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
+    let (_, b) = h.get("kv1", &format!("/secrets/sized?{V}"), &t).await;
+    assert_eq!(
+        b["contentType"],
+        "c".repeat(255),
+        "the refused update changed nothing"
+    );
 }

@@ -393,3 +393,77 @@ async fn tokens_for_another_audience_or_from_another_vault_are_refused() {
         "secrets are never echoed"
     );
 }
+
+/// An app registered with a certificate (`clients[].certificates`), as `CertificateCredential`
+/// signs in: an RS256 assertion naming the certificate by `x5t`, addressed to the token endpoint
+/// on the host the client used.
+#[tokio::test]
+async fn a_certificate_assertion_buys_a_vault_token_and_an_unregistered_certificate_gets_aadsts700027()
+ {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use keyvol_devvault::crypto::{self, KeySpec, NewCertificate};
+
+    let make = || {
+        crypto::self_signed(&NewCertificate {
+            subject: "CN=cert-app".into(),
+            dns_names: vec![],
+            validity_months: 1,
+            key: KeySpec::Rsa(2048),
+        })
+        .expect("cert")
+    };
+    let (registered, stranger) = (make(), make());
+    let seed = format!(
+        "tenantId: {TENANT}\nclients:\n  - clientId: cert-app\n    certificates:\n      - |\n        {}\nvaults:\n  - name: kv1\n    secrets:\n      - name: plain\n        value: hello\n",
+        crypto::pem_block("CERTIFICATE", registered.leaf())
+            .trim()
+            .replace('\n', "\n        ")
+    );
+    let h = Harness::start(&seed).await;
+    let endpoint = format!(
+        "https://login.microsoftonline.com:{}/{TENANT}/oauth2/v2.0/token",
+        h.port
+    );
+    let assertion = |m: &crypto::CertMaterial, aud: &str| {
+        let sha1 = sha1_of(m.leaf());
+        let mut header = Header::new(Algorithm::RS256);
+        header.x5t = Some(URL_SAFE_NO_PAD.encode(sha1));
+        let key = crypto::pem_block("PRIVATE KEY", &m.key_pkcs8);
+        let now = keyvol_devvault::store::unix_now();
+        jsonwebtoken::encode(
+            &header,
+            &json!({"aud": aud, "iss": "cert-app", "sub": "cert-app", "jti": "a1b2",
+                    "iat": now, "nbf": now, "exp": now + 600}),
+            &EncodingKey::from_rsa_pem(key.as_bytes()).expect("key"),
+        )
+        .expect("sign")
+    };
+    let (s, body) = assertion_token(&h, "cert-app", &assertion(&registered, &endpoint)).await;
+    assert_eq!(s, 200, "{body}");
+    let token = body["access_token"].as_str().expect("token");
+    assert_eq!(
+        h.get("kv1", &format!("/secrets/plain?{V}"), token).await.1["value"],
+        "hello"
+    );
+
+    let (s, body) = assertion_token(&h, "cert-app", &assertion(&stranger, &endpoint)).await;
+    assert_eq!((s, &body["error"]), (400, &json!("invalid_client")));
+    assert_eq!(body["error_codes"], json!([700027]));
+    let thumbprint = hex::encode_upper(sha1_of(stranger.leaf()));
+    let description = body["error_description"].as_str().expect("description");
+    assert!(
+        description.starts_with("AADSTS700027:") && description.contains(&thumbprint),
+        "{description}"
+    );
+
+    // The audience names the token endpoint on the host the client reached, not another one.
+    let elsewhere = format!("https://login.example.test/{TENANT}/oauth2/v2.0/token");
+    let (s, body) = assertion_token(&h, "cert-app", &assertion(&registered, &elsewhere)).await;
+    assert_eq!((s, &body["error_codes"]), (400, &json!([700023])));
+}
+
+fn sha1_of(der: &[u8]) -> Vec<u8> {
+    use sha1::Digest;
+    sha1::Sha1::digest(der).to_vec()
+}

@@ -438,3 +438,30 @@ fn unmount_is_idempotent() {
     let out = run(keyvol().args(["unmount", "--target"]).arg(&target.path));
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Key Vault serves a secret whose `exp` has passed (expiry restricts cryptographic operations,
+/// not reads), so the provider mounts it, as upstream's does (issue 16: the dev vault used to
+/// answer 403 SecretExpired).
+#[test]
+fn an_expired_secret_is_mounted_like_any_other() {
+    let vault = DevVaultProc::start(&seed(&format!(
+        "  - name: {VAULT}\n    secrets:\n      - name: expired\n        value: still-served\n        exp: 1000\n      - name: plain\n        value: plain-value\n"
+    )));
+    let target = Target::new();
+    let class_file = write(
+        target.dir.path(),
+        "class.yaml",
+        &class(
+            VAULT,
+            &[
+                "objectName: expired\nobjectType: secret",
+                "objectName: plain\nobjectType: secret",
+            ],
+        ),
+    );
+    let creds = creds_file(target.dir.path(), CLIENT_SECRET);
+    let out = run(&mut mount_cmd(&vault, &target, &class_file, &creds));
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(target.read("expired"), "still-served");
+    assert_eq!(target.read("plain"), "plain-value");
+}
