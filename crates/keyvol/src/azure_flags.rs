@@ -27,10 +27,10 @@ pub struct AzureFlags {
     #[arg(long = "azure-mount-timeout", value_parser = humantime::parse_duration, default_value = "100s")]
     pub mount_timeout: std::time::Duration,
     /// Order PEM certificate chains leaf → intermediates → root (upstream's --construct-pem-chain).
-    #[arg(long = "construct-pem-chain", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    #[arg(long = "construct-pem-chain", default_value_t = true)]
     pub construct_pem_chain: bool,
     /// Also write `<file>.crt` and `<file>.key` for certificate-backed secrets (upstream's flag).
-    #[arg(long = "write-cert-and-key-in-separate-files", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    #[arg(long = "write-cert-and-key-in-separate-files")]
     pub write_cert_and_key_in_separate_files: bool,
     /// Port of AAD Pod Identity's NMI on this node.
     #[arg(long = "nmi-port", default_value_t = keyvol_azure::identity::DEFAULT_NMI_PORT)]

@@ -18,10 +18,6 @@ use keyvol_node::server::{
 use crate::azure_flags::AzureFlags;
 use crate::exit::Failure;
 
-fn bool_flag() -> clap::ArgAction {
-    clap::ArgAction::Set
-}
-
 /// Arguments of `keyvol node` (upstream driver flags first).
 #[derive(clap::Args, Debug)]
 pub struct NodeArgs {
@@ -47,7 +43,7 @@ pub struct NodeArgs {
     #[arg(long, default_value = "Prometheus")]
     pub metrics_backend: String,
     /// Re-fetch on kubelet republish once content is older than --rotation-poll-interval.
-    #[arg(long, default_value_t = false, action = bool_flag(), num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    #[arg(long)]
     pub enable_secret_rotation: bool,
     /// keyvol's own rotation loop (upstream v1.5's model) for clusters whose CSIDriver lacks
     /// requiresRepublish: refresh every mounted volume this often. Off by default.
@@ -60,13 +56,13 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_call_recv_msg_size: usize,
     /// Check external providers with the Version RPC.
-    #[arg(long, default_value_t = false, action = bool_flag(), num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    #[arg(long)]
     pub provider_health_check: bool,
     /// Interval of provider health checks.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub provider_health_check_interval: Duration,
     /// Accepted for compatibility; pprof is not served.
-    #[arg(long, default_value_t = false, action = bool_flag(), num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    #[arg(long)]
     pub enable_pprof: bool,
     /// Accepted for compatibility.
     #[arg(long, default_value_t = 6065)]
@@ -90,6 +86,13 @@ pub struct NodeArgs {
     /// Deadline of an external provider's Mount call.
     #[arg(long, default_value = "100s", value_parser = humantime::parse_duration)]
     pub provider_timeout: Duration,
+    /// Removed upstream (v1.1.0); accepted and ignored so old manifests still start.
+    #[arg(long, hide = true)]
+    pub filtered_watch_secret: bool,
+    /// Accepted and ignored (upstream charts of v0.0.8+ may render it; it never gated
+    /// anything keyvol does).
+    #[arg(long, hide = true)]
+    pub min_provider_version: Option<String>,
     /// Kubeconfig to use instead of the in-cluster configuration.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -119,6 +122,16 @@ pub struct ProviderArgs {
     /// Accepted for compatibility.
     #[arg(long, default_value_t = 8898)]
     pub prometheus_port: u16,
+    /// Accepted for compatibility: upstream stopped sending it with any request (a no-op there
+    /// too).
+    #[arg(long, default_value = "")]
+    pub custom_user_agent: String,
+    /// Accepted for compatibility; pprof is not served.
+    #[arg(long)]
+    pub enable_pprof: bool,
+    /// Accepted for compatibility.
+    #[arg(long, default_value_t = 6060)]
+    pub pprof_port: u16,
     /// The provider.
     #[command(flatten)]
     pub azure: AzureFlags,
@@ -252,6 +265,9 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
 
 /// `keyvol provider`.
 pub async fn run_provider_cmd(args: ProviderArgs) -> Result<(), Failure> {
+    if args.enable_pprof {
+        tracing::warn!("--enable-pprof is accepted for compatibility; keyvol does not serve pprof");
+    }
     let socket = socket_path(&args.endpoint)?;
     let provider: Arc<dyn Provider> =
         Arc::new(AzureProvider::new(args.azure.config()).map_err(|e| Failure::chain(&e, true))?);

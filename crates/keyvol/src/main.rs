@@ -9,8 +9,9 @@ mod cmd_flexvol;
 mod cmd_mount;
 mod cmd_node;
 mod exit;
+mod logging;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::exit::Failure;
 
@@ -21,7 +22,7 @@ struct Cli {
     /// Log verbosity, klog-style: 0 warnings and errors, 2 info, 4 debug, 5 trace.
     #[arg(short = 'v', long = "v", global = true, default_value_t = 0)]
     verbosity: u8,
-    /// Log as JSON lines instead of text.
+    /// Log as JSON lines (keys ts, level, msg, then fields) instead of text.
     #[arg(long, global = true)]
     log_format_json: bool,
     #[command(subcommand)]
@@ -50,33 +51,38 @@ enum Command {
     Flexvol(cmd_flexvol::FlexvolArgs),
 }
 
-fn init_logging(verbosity: u8, json: bool) {
-    let level = match verbosity {
-        0 | 1 => "warn",
-        2 | 3 => "info",
-        4 => "debug",
-        _ => "trace",
-    };
-    // Third-party crates stay at warn unless asked for trace: their debug output can include
-    // request details we do not control.
-    let filter = if verbosity >= 5 {
-        level.to_owned()
-    } else {
-        format!(
-            "warn,keyvol={level},keyvol_core={level},keyvol_azure={level},keyvol_devvault={level}"
-        )
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+/// The command line with Go's flag conventions, which upstream's binaries (and so the charts
+/// and manifests written for them) rely on: every boolean flag takes `--flag`, `--flag=true` or
+/// `--flag=false`, and a flag given twice keeps its last value. Applied once here to every
+/// subcommand, so a new boolean flag cannot miss it.
+fn go_style(command: clap::Command) -> clap::Command {
+    command
+        .args_override_self(true)
+        .mut_args(go_bool)
+        .mut_subcommands(go_style)
+}
+
+fn go_bool(arg: clap::Arg) -> clap::Arg {
+    if !matches!(arg.get_action(), ArgAction::SetTrue) {
+        return arg;
     }
+    let default_true = arg
+        .get_default_values()
+        .first()
+        .is_some_and(|v| v == "true");
+    arg.action(ArgAction::Set)
+        .num_args(0..=1)
+        .require_equals(true)
+        .default_missing_value("true")
+        .default_value(if default_true { "true" } else { "false" })
+        .value_parser(clap::value_parser!(bool))
+}
+
+/// Parses the command line; `Err` carries clap's message (help and version included) and the
+/// exit status it asks for.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    let matches = go_style(Cli::command()).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 fn main() -> std::process::ExitCode {
@@ -85,13 +91,20 @@ fn main() -> std::process::ExitCode {
     if cmd_flexvol::invoked_as_driver() {
         return cmd_flexvol::main_as_driver();
     }
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0, usage errors to stderr with 2.
+            let _ = e.print();
+            return std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     // FlexVolume calls own stdout, stderr and the exit status (kubelet parses both streams as
     // the reply), so they start before logging does.
     if let Command::Flexvol(args) = cli.command {
         return cmd_flexvol::main(args);
     }
-    init_logging(cli.verbosity, cli.log_format_json);
+    logging::init(cli.verbosity, cli.log_format_json);
     // One crypto provider for the whole process (aws-lc-rs); a second call is harmless.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

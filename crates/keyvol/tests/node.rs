@@ -295,3 +295,220 @@ fn healthz_fails_when_the_csi_socket_is_gone() {
         assert_eq!(health.status(), 503);
     });
 }
+
+/// `:authority` as grpc-go (kubelet's plugin watcher) sends it for a unix-socket target: the
+/// socket path with every byte outside the URI unreserved set percent-encoded.
+fn percent_encoded(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend(format!("%{b:02X}").bytes());
+        }
+    }
+    out
+}
+
+/// Calls one unary method with the raw client, sending exactly `authority` (or none).
+async fn raw_call(
+    socket: &Path,
+    authority: Option<&[u8]>,
+    method: &str,
+    request: &impl keyvol_proto::prost::Message,
+) -> keyvol_proto::rawclient::RawReply {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        keyvol_proto::rawclient::unary(socket, authority, method, &request.encode_to_vec()),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("the call completes")
+}
+
+#[test]
+fn every_node_socket_answers_whatever_authority_the_client_sends() {
+    use keyvol_proto::prost::Message;
+    let node = NodeProc::start(&[]);
+    let reg_socket = node
+        .dir
+        .path()
+        .join("registry/secrets-store.csi.k8s.io-reg.sock");
+    let encoded = percent_encoded(&reg_socket);
+    let raw = reg_socket.as_os_str().as_encoded_bytes().to_vec();
+    // What kubelet 1.35's plugin watcher sent on the real cluster, byte for byte.
+    let kubelet: &[u8] =
+        b"%2Fvar%2Flib%2Fkubelet%2Fplugins_registry%2Fsecrets-store.csi.k8s.io-reg.sock";
+    let forms: [(&str, Option<&[u8]>); 5] = [
+        ("absent", None),
+        ("localhost", Some(b"localhost")),
+        ("raw path", Some(&raw)),
+        ("percent-encoded path", Some(&encoded)),
+        ("kubelet's exact percent-encoded path", Some(kubelet)),
+    ];
+    rt().block_on(async {
+        for (form, authority) in forms {
+            let info = raw_call(
+                &reg_socket,
+                authority,
+                "/pluginregistration.Registration/GetInfo",
+                &reg::InfoRequest {},
+            )
+            .await;
+            assert_eq!(info.grpc_status(), Some("0"), "GetInfo, {form}: {info:?}");
+            let info = reg::PluginInfo::decode(info.message.expect("message").as_slice())
+                .expect("PluginInfo");
+            assert_eq!(
+                (info.r#type.as_str(), info.name.as_str()),
+                ("CSIPlugin", "secrets-store.csi.k8s.io"),
+                "{form}"
+            );
+            let ack = raw_call(
+                &reg_socket,
+                authority,
+                "/pluginregistration.Registration/NotifyRegistrationStatus",
+                &reg::RegistrationStatus {
+                    plugin_registered: true,
+                    error: String::new(),
+                },
+            )
+            .await;
+            assert_eq!(ack.grpc_status(), Some("0"), "Notify, {form}: {ack:?}");
+
+            let csi_info = raw_call(
+                &node.csi_socket(),
+                authority,
+                "/csi.v1.Identity/GetPluginInfo",
+                &csi::GetPluginInfoRequest {},
+            )
+            .await;
+            assert_eq!(csi_info.grpc_status(), Some("0"), "{form}: {csi_info:?}");
+            let node_info = raw_call(
+                &node.csi_socket(),
+                authority,
+                "/csi.v1.Node/NodeGetInfo",
+                &csi::NodeGetInfoRequest {},
+            )
+            .await;
+            let node_info =
+                csi::NodeGetInfoResponse::decode(node_info.message.expect("message").as_slice())
+                    .expect("NodeGetInfoResponse");
+            assert_eq!(node_info.node_id, "node-a", "{form}");
+        }
+    });
+}
+
+/// What the upstream driver chart (v1.6) renders for the driver container, with every optional
+/// value set, and what its static manifest and older charts pass; `$(…)` as kubelet expands it.
+fn upstream_node_command_lines() -> Vec<Vec<&'static str>> {
+    let base = [
+        "--endpoint=$(CSI_ENDPOINT)",
+        "--nodeid=$(KUBE_NODE_NAME)",
+        "--provider-volume=/var/run/secrets-store-csi-providers",
+        "--additional-provider-volume-paths=/etc/kubernetes/secrets-store-csi-providers",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args
+    };
+    vec![
+        // Chart defaults.
+        with(&["--metrics-addr=:8095", "--max-call-recv-msg-size=4194304"]),
+        // Every optional value set, as the chart writes them.
+        with(&[
+            "-v=5",
+            "--log-format-json=true",
+            "--enable-secret-rotation=true",
+            "--rotation-poll-interval=2m",
+            "--metrics-addr=:8095",
+            "--provider-health-check=true",
+            "--provider-health-check-interval=2m",
+            "--max-call-recv-msg-size=4194304",
+        ]),
+        // The Azure chart's embedded driver: metrics on :8080, klog-style -v with two dashes.
+        with(&[
+            "--v=2",
+            "--log-format-json=false",
+            "--metrics-addr=:8080",
+            "--enable-secret-rotation=false",
+            "--rotation-poll-interval=30s",
+        ]),
+        // Older charts and manifests: flags upstream has since removed or made no-ops.
+        with(&[
+            "--filtered-watch-secret=true",
+            "--min-provider-version=azure=0.0.14",
+            "--enable-pprof=false",
+            "--pprof-port=6065",
+            "--metrics-backend=Prometheus",
+        ]),
+    ]
+}
+
+#[test]
+fn every_command_line_the_upstream_charts_render_starts_the_node() {
+    for args in upstream_node_command_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("csi.sock");
+        let (health, metrics) = (free_port(), free_port());
+        let expanded: Vec<String> = args
+            .iter()
+            .map(|a| {
+                a.replace("$(CSI_ENDPOINT)", &format!("unix://{}", socket.display()))
+                    .replace("$(KUBE_NODE_NAME)", "node-a")
+            })
+            .collect();
+        // The chart's ports and kubelet's registry would collide with the machine's; later
+        // flags win, as with Go's flag package.
+        let mut child = keyvol()
+            .arg("node")
+            .args(&expanded)
+            .arg(format!(
+                "--plugin-registration-dir={}",
+                dir.path().join("registry").display()
+            ))
+            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
+            .arg(format!("--health-addr=127.0.0.1:{health}"))
+            .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut serving = false;
+        for _ in 0..400 {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                serving = true;
+                break;
+            }
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(serving, "keyvol node {expanded:?} did not start: {stderr}");
+        assert!(!stderr.contains('\u{1b}'), "colour escapes: {stderr}");
+        if args.contains(&"--log-format-json=true") {
+            let first = stderr.lines().next().expect("a start-up line");
+            let line: serde_json::Value = serde_json::from_str(first).expect("JSON lines");
+            assert!(line["ts"].is_string() && line["msg"].is_string(), "{first}");
+            assert!(line["level"].is_string(), "{first}");
+        }
+    }
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_starts() {
+    for args in [
+        vec!["--enable-secret-rotation", "true"],
+        vec!["--log-format-json=yes"],
+        vec!["--no-such-flag=1"],
+        vec!["--rotation-poll-interval=often"],
+    ] {
+        let out = run(keyvol().arg("node").args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("error:"), "{args:?}");
+    }
+}

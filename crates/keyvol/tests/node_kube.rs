@@ -243,6 +243,37 @@ async fn publish_mounts_files_from_the_vault_and_records_the_pod_status() {
         .expect("unpublish");
     assert!(!target.exists());
     assert!(!is_mounted(&target));
+
+    // At the default verbosity: one readable line per publish and unpublish, with who and how
+    // it ended, and no colour escapes (stderr is a file here, as under kubectl logs).
+    let log = c.node().log();
+    assert!(!log.contains('\u{1b}'), "colour escapes in {log}");
+    let publishes: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("node publish volume"))
+        .collect();
+    assert_eq!(publishes.len(), 2, "{log}");
+    for (line, outcome) in publishes.iter().zip(["mounted", "already-mounted"]) {
+        assert!(line.contains(" INFO "), "{line}");
+        for field in [
+            "pod=\"app\"",
+            "namespace=\"default\"",
+            "class=\"spc\"",
+            &format!("outcome=\"{outcome}\""),
+        ] {
+            assert!(line.contains(field), "{field} missing in {line}");
+        }
+    }
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("node unpublish volume") && l.contains("outcome=\"unmounted\""))
+            .count(),
+        1,
+        "{log}"
+    );
+    for secret in ["s3cr3t-one", "key-one"] {
+        assert!(!log.contains(secret), "a secret value reached the log");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,13 +22,18 @@ struct ProviderProc {
 
 impl ProviderProc {
     fn start(vault: &DevVaultProc) -> Self {
+        Self::start_with(&vault.azure_args())
+    }
+
+    /// `keyvol provider` with `args` after its socket and health settings.
+    fn start_with(args: &[String]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("azure.sock");
         let child = keyvol()
             .arg("provider")
             .arg(format!("--endpoint=unix://{}", socket.display()))
             .arg("--healthz-port=0")
-            .args(vault.azure_args())
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -156,4 +161,130 @@ fn the_upstream_driver_can_mount_through_keyvol_provider() {
             .expect_err("bad attributes");
         assert_eq!(err.code(), Code::InvalidArgument);
     });
+}
+
+#[test]
+fn the_provider_socket_answers_whatever_authority_the_client_sends() {
+    use keyvol_proto::prost::Message;
+    let provider = ProviderProc::start_with(&[]);
+    let raw = provider.socket.as_os_str().as_encoded_bytes().to_vec();
+    let encoded: Vec<u8> = raw
+        .iter()
+        .flat_map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                vec![b]
+            } else {
+                format!("%{b:02X}").into_bytes()
+            }
+        })
+        .collect();
+    let forms: [(&str, Option<&[u8]>); 4] = [
+        ("absent", None),
+        ("localhost (the upstream driver)", Some(b"localhost")),
+        ("raw path", Some(&raw)),
+        ("percent-encoded path", Some(&encoded)),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        for (form, authority) in forms {
+            let request = pb::VersionRequest {
+                version: "v1alpha1".into(),
+            };
+            let reply = tokio::time::timeout(
+                Duration::from_secs(10),
+                keyvol_proto::rawclient::unary(
+                    &provider.socket,
+                    authority,
+                    "/v1alpha1.CSIDriverProvider/Version",
+                    &request.encode_to_vec(),
+                ),
+            )
+            .await
+            .expect("in time")
+            .expect("call");
+            assert_eq!(reply.grpc_status(), Some("0"), "{form}: {reply:?}");
+            let version = pb::VersionResponse::decode(reply.message.expect("message").as_slice())
+                .expect("VersionResponse");
+            assert_eq!(version.version, "v1alpha1", "{form}");
+        }
+    });
+}
+
+/// What the upstream Azure provider chart renders for its container, defaults and every
+/// optional value set; the endpoint and health port are set after them by the test.
+fn upstream_provider_command_lines() -> Vec<Vec<&'static str>> {
+    let health = [
+        "--healthz-port=8989",
+        "--healthz-path=/healthz",
+        "--healthz-timeout=5s",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["--endpoint=unix:///provider/azure.sock"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&health);
+        args
+    };
+    vec![
+        with(&["--construct-pem-chain=true"]),
+        with(&[
+            "--log-format-json=true",
+            "-v=5",
+            "--construct-pem-chain=true",
+            "--write-cert-and-key-in-separate-files=true",
+            "--custom-user-agent=my-cluster",
+            "--metrics-backend=Prometheus",
+            "--prometheus-port=8898",
+        ]),
+        with(&[
+            "--log-format-json=false",
+            "--construct-pem-chain=false",
+            "--write-cert-and-key-in-separate-files=false",
+            "--enable-pprof=false",
+            "--pprof-port=6060",
+        ]),
+    ]
+}
+
+#[test]
+fn every_command_line_the_upstream_chart_renders_starts_the_provider() {
+    for args in upstream_provider_command_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("azure.sock");
+        let mut child = keyvol()
+            .arg("provider")
+            .args(&args)
+            .arg(format!("--endpoint=unix://{}", socket.display()))
+            .arg("--healthz-port=0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut serving = false;
+        for _ in 0..200 {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                serving = true;
+                break;
+            }
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(serving, "keyvol provider {args:?} did not start: {stderr}");
+        if args.contains(&"--log-format-json=true") {
+            for line in stderr.lines() {
+                let value: serde_json::Value = serde_json::from_str(line).expect("JSON lines");
+                assert!(
+                    value["ts"].is_string() && value["msg"].is_string(),
+                    "{line}"
+                );
+            }
+        }
+    }
 }

@@ -138,10 +138,8 @@ impl csi::node_server::Node for NodeService {
         };
         match self.state.publish(parsed).await {
             Ok(_) => Ok(Response::new(csi::NodePublishVolumeResponse {})),
-            Err(e) => {
-                tracing::warn!(error = %crate::error::chain(&e), "node publish volume failed");
-                Err(e.to_status())
-            }
+            // NodeState::publish logged the outcome.
+            Err(e) => Err(e.to_status()),
         }
     }
 

@@ -73,6 +73,19 @@ pub enum PublishOutcome {
     KeptAfterError,
 }
 
+impl PublishOutcome {
+    /// The outcome as logs and events name it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Mounted => "mounted",
+            Self::Refreshed { changed: true } => "rotated",
+            Self::Refreshed { changed: false } => "unchanged",
+            Self::SkippedNotDue => "already-mounted",
+            Self::KeptAfterError => "kept-current-files-after-error",
+        }
+    }
+}
+
 /// Everything the node service shares between requests.
 pub struct NodeState {
     /// Configuration.
@@ -94,7 +107,9 @@ impl NodeState {
     pub async fn publish(&self, req: PublishRequest) -> Result<PublishOutcome, NodeError> {
         let mut provider = String::new();
         let snapshot = self.config.rotation_loop.is_some().then(|| req.clone());
+        let who = LogContext::of(&req);
         let result = self.publish_inner(req, &mut provider, false).await;
+        who.log("node publish volume", &result);
         if let (Some(snapshot), Ok(PublishOutcome::Mounted | PublishOutcome::Refreshed { .. })) =
             (snapshot, &result)
         {
@@ -111,7 +126,10 @@ impl NodeState {
     /// A refresh from the rotation loop: re-fetch now, whatever the republish settings say.
     pub async fn refresh(&self, req: PublishRequest) -> Result<PublishOutcome, NodeError> {
         let mut provider = String::new();
-        self.publish_inner(req, &mut provider, true).await
+        let who = LogContext::of(&req);
+        let result = self.publish_inner(req, &mut provider, true).await;
+        who.log("rotation", &result);
+        result
     }
 
     async fn publish_inner(
@@ -146,7 +164,7 @@ impl NodeState {
         {
             return Ok(PublishOutcome::SkippedNotDue);
         }
-        tracing::info!("node publish volume: {}", req.summary());
+        tracing::debug!("fetching: {}", req.summary());
 
         let provider_name = class.spec.provider.clone();
         provider_label.clone_from(&provider_name);
@@ -242,11 +260,7 @@ impl NodeState {
                 .rotation(&provider_name, rotated, started.elapsed());
             Ok(PublishOutcome::Refreshed { changed: rotated })
         } else {
-            tracing::info!(
-                files = published.files.len(),
-                "node publish volume complete: {}",
-                req.summary()
-            );
+            tracing::debug!(files = published.files.len(), "wrote: {}", req.summary());
             Ok(PublishOutcome::Mounted)
         }
     }
@@ -255,9 +269,56 @@ impl NodeState {
     pub async fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), NodeError> {
         let _guard = self.locks.lock(volume_id).await;
         self.registry.forget(volume_id);
-        volume::unpublish(target)?;
-        tracing::info!(volume = volume_id, target = %target.display(), "node unpublish volume complete");
-        Ok(())
+        match volume::unpublish(target) {
+            Ok(()) => {
+                tracing::info!(volume = volume_id, target = %target.display(), outcome = "unmounted", "node unpublish volume");
+                Ok(())
+            }
+            Err(e) => {
+                let err = NodeError::from(e);
+                tracing::warn!(volume = volume_id, target = %target.display(), outcome = "failed", error = %crate::error::chain(&err), "node unpublish volume");
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Who a publish or refresh was for, kept for its one log line (names only, never values).
+struct LogContext {
+    pod: String,
+    namespace: String,
+    class: String,
+    volume: String,
+}
+
+impl LogContext {
+    fn of(req: &PublishRequest) -> Self {
+        Self {
+            pod: req.pod_name.clone(),
+            namespace: req.pod_namespace.clone(),
+            class: req.class_name.clone(),
+            volume: req.volume_id.clone(),
+        }
+    }
+
+    /// The one line a publish or refresh logs: info when it ended well, warning otherwise.
+    fn log(&self, what: &str, result: &Result<PublishOutcome, NodeError>) {
+        let (pod, namespace, class, volume) =
+            (&self.pod, &self.namespace, &self.class, &self.volume);
+        match result {
+            // The warning with the cause was logged where the refresh failed.
+            Ok(outcome) => tracing::info!(
+                pod,
+                namespace,
+                class,
+                volume,
+                outcome = outcome.label(),
+                "{what}"
+            ),
+            Err(e) => tracing::warn!(
+                pod, namespace, class, volume, outcome = "failed", error = %crate::error::chain(e), "{what}"
+            ),
+        }
     }
 }
 

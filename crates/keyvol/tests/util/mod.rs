@@ -293,7 +293,20 @@ pub fn creds_file(dir: &Path, secret: &str) -> PathBuf {
     )
 }
 
-/// A `keyvol node` process with its sockets in a temp dir.
+/// File in a node's directory that receives its stderr (appended across restarts).
+pub const NODE_LOG: &str = "node.log";
+
+/// The stderr of a node started in `dir`: [`NODE_LOG`], opened for appending.
+pub fn node_log(dir: &Path) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(NODE_LOG))
+        .map(Stdio::from)
+        .expect("node log file")
+}
+
+/// A `keyvol node` process with its sockets in a temp dir; its stderr goes to [`NODE_LOG`].
 pub struct NodeProc {
     child: Child,
     pub dir: tempfile::TempDir,
@@ -348,7 +361,7 @@ impl NodeProc {
             .env("KUBECONFIG", dir.path().join("kubeconfig"))
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(node_log(dir.path()))
             .spawn()
             .expect("node starts");
         let me = Self {
@@ -370,6 +383,11 @@ impl NodeProc {
     /// The CSI socket.
     pub fn csi_socket(&self) -> PathBuf {
         self.dir.path().join("csi.sock")
+    }
+
+    /// Everything the node has logged so far (all runs in this directory).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(NODE_LOG)).unwrap_or_default()
     }
 
     /// Stops the process and hands back its directory (for a restart).
