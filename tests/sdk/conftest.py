@@ -1,6 +1,6 @@
-"""Fixtures for the official-SDK tests: one real `keyvol dev-vault` process per session.
+"""Fixtures for the official-SDK tests: one real `keyvol-dev dev-vault` process per session.
 
-The process is the binary under test (KEYVOL_BIN, default target/debug/keyvol), started on free
+The process is the binary under test (KEYVOL_DEV_BIN, default target/debug/keyvol-dev), started on free
 loopback ports with a seed written here (it needs a freshly generated OIDC issuer key for the
 workload-identity tests). Clients reach the vault by IP over TLS, trusting the dev vault's CA
 file; they pass verify_challenge_resource=False because the challenge names
@@ -129,10 +129,10 @@ class DevVault:
 
 
 def start_devvault(work: Path, seed_text: str, extra_args=(), issuer_key=None):
-    """Starts `keyvol dev-vault` with `seed_text` and returns a DevVault once it is ready."""
-    binary = Path(os.environ.get("KEYVOL_BIN", REPO / "target" / "debug" / "keyvol"))
+    """Starts `keyvol-dev dev-vault` with `seed_text` and returns a DevVault once it is ready."""
+    binary = Path(os.environ.get("KEYVOL_DEV_BIN", REPO / "target" / "debug" / "keyvol-dev"))
     if not binary.exists():
-        pytest.fail(f"{binary} is missing; run `cargo build -p keyvol` first")
+        pytest.fail(f"{binary} is missing; run `cargo build -p keyvol-dev` first")
     seed = work / "seed.yaml"
     seed.write_text(seed_text)
     ca_file = str(work / "ca.pem")
@@ -161,12 +161,12 @@ def start_devvault(work: Path, seed_text: str, extra_args=(), issuer_key=None):
         line = proc.stdout.readline()
         if not line:
             proc.kill()
-            pytest.fail("keyvol dev-vault exited before it was ready")
+            pytest.fail("keyvol-dev dev-vault exited before it was ready")
         key, _, value = line.strip().partition(" ")
         lines[key] = value
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail("keyvol dev-vault did not report its listeners")
+            pytest.fail("keyvol-dev dev-vault did not report its listeners")
     url = lines["listening"].removeprefix("on ")
     return DevVault(proc, url, lines["identity"], ca_file, issuer_key, lines.get("tenant"))
 

@@ -1,4 +1,4 @@
-"""`keyvol dev-vault` flags seen through the SDK, each on its own process: --tenant, --fault
+"""`keyvol-dev dev-vault` flags seen through the SDK, each on its own process: --tenant, --fault
 (a 429 burst from the first request) and --data (secrets, the CA and tokens survive a restart)."""
 
 import pytest

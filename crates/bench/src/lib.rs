@@ -1,4 +1,4 @@
-//! keyvol-bench: the benchmark harness behind `keyvol bench`. It measures the real `keyvol node`
+//! keyvol-bench: the benchmark harness behind `keyvol-dev bench`. It measures the real `keyvol node`
 //! and `keyvol provider` processes against the dev vault (with added latency) and the fake
 //! Kubernetes API, and writes `benchmarks.json`, `benchmarks-latency.svg` and `benchmarks.md`.
 //! Benchmarks are measurements, never tests: nothing here asserts on speed.

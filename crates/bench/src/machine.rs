@@ -179,7 +179,7 @@ mod tests {
     fn other_work_is_busy_time_less_our_own() {
         let stat =
             |user: u64, idle: u64| format!("cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 1 2 3\n");
-        let own = |t: u64| format!("42 (keyvol bench) S 1 2 3 4 5 6 7 8 9 10 {t} 0 0 0 20 0\n");
+        let own = |t: u64| format!("42 (keyvol-dev bench) S 1 2 3 4 5 6 7 8 9 10 {t} 0 0 0 20 0\n");
         let a = CpuSnapshot::parse(&stat(100, 1000), &own(10)).expect("before");
         let b = CpuSnapshot::parse(&stat(400, 1700), &own(110)).expect("after");
         // 1000 ticks passed, 300 busy, 100 of them ours: 200 others = 20 %.

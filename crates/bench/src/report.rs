@@ -289,7 +289,7 @@ pub(crate) mod fixtures {
             schema: REPORT_SCHEMA,
             keyvol_version: "0.1.0".into(),
             build_profile: "release".into(),
-            command: "keyvol bench".into(),
+            command: "keyvol-dev bench".into(),
             started: "2025-01-01T00:00:00Z".into(),
             duration_secs: 180.0,
             smoke: false,

@@ -446,9 +446,9 @@ mod tests {
 
     #[test]
     fn presets_pass_their_own_checks_and_bad_settings_are_named() {
-        let full = BenchConfig::full("keyvol".into(), "keyvol bench".into());
+        let full = BenchConfig::full("keyvol".into(), "keyvol-dev bench".into());
         full.check().expect("full");
-        BenchConfig::smoke("keyvol".into(), "keyvol bench --smoke".into())
+        BenchConfig::smoke("keyvol".into(), "keyvol-dev bench --smoke".into())
             .check()
             .expect("smoke");
         let mut bad = full.clone();

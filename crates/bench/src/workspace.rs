@@ -73,7 +73,7 @@ impl Drop for Workspace {
                 let _ = dir.keep();
             }
             eprintln!(
-                "keyvol bench: could not unmount {} mount(s) below {}; left in place",
+                "keyvol-dev bench: could not unmount {} mount(s) below {}; left in place",
                 stuck.len(),
                 self.root.display()
             );

@@ -96,6 +96,34 @@ pub struct SecretProviderClass {
 }
 
 impl SecretProviderClass {
+    /// The request a provider gets when a pod `pod_name` in `namespace` mounts this class outside
+    /// a cluster (`keyvol mount`, the demo): the class parameters plus the volume-context keys
+    /// kubelet would add (`secretProviderClass`, `csi.storage.k8s.io/pod.name`, `pod.namespace`,
+    /// `ephemeral`), the given credentials, and the default file mode.
+    pub fn mount_request(
+        &self,
+        pod_name: &str,
+        namespace: &str,
+        secrets: BTreeMap<String, crate::Sensitive<String>>,
+        target: &std::path::Path,
+    ) -> crate::MountRequest {
+        let mut attributes = self.parameters.clone();
+        attributes.insert("secretProviderClass".into(), self.name.clone());
+        attributes.insert("csi.storage.k8s.io/pod.name".into(), pod_name.to_owned());
+        attributes.insert(
+            "csi.storage.k8s.io/pod.namespace".into(),
+            namespace.to_owned(),
+        );
+        attributes.insert("csi.storage.k8s.io/ephemeral".into(), "true".into());
+        crate::MountRequest {
+            attributes,
+            secrets,
+            default_mode: crate::provider::DEFAULT_FILE_MODE,
+            target_path: target.display().to_string(),
+            current_versions: Vec::new(),
+        }
+    }
+
     /// Parses a manifest that may hold several YAML documents and picks the SecretProviderClass.
     ///
     /// With `name` set, the class of that name is chosen; otherwise the manifest must hold exactly

@@ -15,7 +15,7 @@
 //! - the admin API ([`admin`]): counters and fault rules ([`observe`], [`faults`]).
 //!
 //! Key and certificate material lives in [`crypto`]; certificate policies in [`certpolicy`].
-//! docs/dev-vault.md is the user guide.
+//! docs/dev-vault.md is the user guide; [`cli`] is its command line (`keyvol-dev dev-vault`).
 //!
 //! Several vaults are served at once: a request for `https://<name>.vault.azure.net` reaches vault
 //! `<name>`. Clients either resolve those names to the dev vault's address (a hosts entry, or
@@ -28,6 +28,7 @@ pub mod access;
 pub mod admin;
 pub mod certificates;
 pub mod certpolicy;
+pub mod cli;
 pub mod clientcert;
 pub mod crypto;
 pub mod directory;

@@ -1,4 +1,4 @@
-//! The file-backed store behind `keyvol dev-vault --data DIR`: one redb database file holding
+//! The file-backed store behind `keyvol-dev dev-vault --data DIR`: one redb database file holding
 //! every vault (one JSON document per vault) and the dev vault's own keys (CA, token signer).
 //!
 //! redb was chosen because it is pure Rust (no C toolchain or SQLite), a single file, ACID with

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Parser;
@@ -201,24 +200,9 @@ fn reply(status: &DriverStatus) -> ExitCode {
 
 /// Logs to `path` (appended), or nowhere. Never to stderr.
 fn init_file_logging(path: Option<&Path>) {
-    let Some(path) = path else { return };
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    else {
-        return;
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(
-        "warn,keyvol=info,keyvol_core=info,keyvol_azure=info,keyvol_flexvol=info",
-    )
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(Mutex::new(file))
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
+    if let Some(path) = path {
+        keyvol_cli::logging::init_file(path);
+    }
 }
 
 /// `keyvol flexvol install`: an ordinary command (logs and errors on stderr).

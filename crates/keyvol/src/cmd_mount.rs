@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use keyvol_azure::AzureProvider;
-use keyvol_core::provider::DEFAULT_FILE_MODE;
 use keyvol_core::volume::{self, Backing, Published};
-use keyvol_core::{MountRequest, SecretProviderClass, Sensitive};
+use keyvol_core::{SecretProviderClass, Sensitive};
 use serde_json::Value;
 
 use crate::azure_flags::AzureFlags;
-use crate::exit::Failure;
+use keyvol_cli::Failure;
 
 /// Arguments of `keyvol mount`.
 #[derive(clap::Args, Debug)]
@@ -138,23 +137,6 @@ fn secrets_from_env(secrets: &mut BTreeMap<String, Sensitive<String>>) {
     }
 }
 
-/// The volume-context keys kubelet would add for a pod.
-pub fn pod_attributes(
-    spc: &SecretProviderClass,
-    pod_name: &str,
-    namespace: &str,
-) -> BTreeMap<String, String> {
-    let mut attributes = spc.parameters.clone();
-    attributes.insert("secretProviderClass".into(), spc.name.clone());
-    attributes.insert("csi.storage.k8s.io/pod.name".into(), pod_name.to_owned());
-    attributes.insert(
-        "csi.storage.k8s.io/pod.namespace".into(),
-        namespace.to_owned(),
-    );
-    attributes.insert("csi.storage.k8s.io/ephemeral".into(), "true".into());
-    attributes
-}
-
 /// Publishes `spc` into `target` with the built-in Azure provider.
 pub async fn mount_class(
     spc: &SecretProviderClass,
@@ -171,13 +153,7 @@ pub async fn mount_class(
             spc.provider
         )));
     }
-    let request = MountRequest {
-        attributes: pod_attributes(spc, pod_name, namespace),
-        secrets,
-        default_mode: DEFAULT_FILE_MODE,
-        target_path: target.display().to_string(),
-        current_versions: Vec::new(),
-    };
+    let request = spc.mount_request(pod_name, namespace, secrets, target);
     Ok(volume::publish(provider, request, target, backing).await?)
 }
 

@@ -16,7 +16,7 @@ use keyvol_node::server::{
 };
 
 use crate::azure_flags::AzureFlags;
-use crate::exit::Failure;
+use keyvol_cli::Failure;
 
 /// Arguments of `keyvol node` (upstream driver flags first).
 #[derive(clap::Args, Debug)]

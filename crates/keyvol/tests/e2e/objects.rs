@@ -3,12 +3,10 @@
 //! the leaf PEM, PKCS#12 and PEM certificate secrets as key + chain (leaf → root), `objectFormat:
 //! pfx`, separate `.crt`/`.key` files, and version history.
 
-mod util;
-
 use std::path::Path;
 use std::process::Command;
 
-use util::*;
+use crate::util::*;
 
 const VAULT: &str = "keyvol-objects";
 

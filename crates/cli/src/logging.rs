@@ -57,6 +57,25 @@ pub fn init(verbosity: u8, json: bool) {
     }
 }
 
+/// Logs to the file at `path` (appended, plain text) at the default verbosity and never to
+/// stderr: for FlexVolume calls, whose stdout and stderr are kubelet's reply. Does nothing when
+/// the file cannot be opened.
+pub fn init_file(path: &std::path::Path) {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(0))
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
 /// One JSON object per line: `ts` (RFC 3339, UTC, milliseconds), `level` (lower case), `msg`,
 /// then the event's fields under their own names. A field named like one of the three fixed
 /// keys is written as `field.<name>` so the fixed keys stay stable.

@@ -1,4 +1,4 @@
-//! How a failed command ends: one `keyvol: error: …` line on stderr with the whole cause chain,
+//! How a failed command ends: one `<binary>: error: …` line on stderr with the whole cause chain,
 //! and an exit status by class (1 runtime failure, 2 invalid input).
 
 use std::process::ExitCode;
@@ -62,9 +62,9 @@ impl From<PublishError> for Failure {
     }
 }
 
-/// Prints the failure and picks the exit status.
-pub fn report(failure: Failure) -> ExitCode {
-    eprintln!("keyvol: error: {}", failure.message);
+/// Prints the failure as `<program>: error: …` and picks the exit status.
+pub fn report(program: &str, failure: Failure) -> ExitCode {
+    eprintln!("{program}: error: {}", failure.message);
     if failure.invalid_input {
         ExitCode::from(2)
     } else {

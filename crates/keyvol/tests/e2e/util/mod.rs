@@ -1,8 +1,7 @@
-//! Test harness: runs the real `keyvol` binary in a clean environment, starts `keyvol dev-vault`
-//! processes on free ports, and cleans up mounts.
+//! Test harness: runs the real `keyvol` binary in a clean environment, starts dev vaults
+//! in-process on free ports (from `keyvol-dev dev-vault`'s own flags), and cleans up mounts.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -48,15 +47,17 @@ pub const CLIENT_ID: &str = "e2e-client";
 /// Its secret.
 pub const CLIENT_SECRET: &str = "e2e-client-secret-value";
 
-/// A running `keyvol dev-vault` process.
+/// A dev vault running in this test process on its own thread and runtime (so it lives on
+/// whatever the test does with its own runtime), started from the same flags `keyvol-dev
+/// dev-vault` takes. Stopped when dropped.
 pub struct DevVaultProc {
-    child: Child,
-    _stdout: BufReader<std::process::ChildStdout>,
     pub addr: SocketAddr,
     /// IMDS / NMI listener, when started with `--identity-listen`.
     pub identity: Option<SocketAddr>,
     pub ca_file: PathBuf,
     pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DevVaultProc {
@@ -65,53 +66,51 @@ impl DevVaultProc {
         Self::start_with(seed_yaml, &[])
     }
 
-    /// Starts a dev vault with extra flags.
+    /// Starts a dev vault with extra `keyvol-dev dev-vault` flags.
     pub fn start_with(seed_yaml: &str, extra: &[&str]) -> Self {
+        use clap::Parser;
         let dir = tempfile::tempdir().expect("tempdir");
         let seed = dir.path().join("seed.yaml");
         std::fs::write(&seed, seed_yaml).expect("write seed");
         let ca_file = dir.path().join("ca.pem");
-        let mut child = keyvol()
-            .args(["dev-vault", "--listen", "127.0.0.1:0", "--seed"])
-            .arg(&seed)
-            .arg("--ca-file")
-            .arg(&ca_file)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("dev vault starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        let mut reader = BufReader::new(stdout);
-        reader.read_line(&mut line).expect("first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on https://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("address");
-        // The rest of the banner ends with the admin line.
-        let mut identity = None;
-        loop {
-            let mut l = String::new();
-            if reader.read_line(&mut l).unwrap_or(0) == 0 {
-                break;
-            }
-            if let Some(a) = l.trim().strip_prefix("identity http://") {
-                identity = a.parse().ok();
-            }
-            if l.starts_with("admin ") {
-                break;
-            }
-        }
+        let mut argv: Vec<String> = vec![
+            "dev-vault".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--seed".into(),
+            seed.display().to_string(),
+            "--ca-file".into(),
+            ca_file.display().to_string(),
+        ];
+        argv.extend(extra.iter().map(|s| (*s).to_owned()));
+        let args =
+            keyvol_devvault::cli::DevVaultArgs::try_parse_from(argv).expect("dev-vault flags");
+        let config = args.config().expect("dev-vault config");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("dev vault runtime");
+            runtime.block_on(async move {
+                let running = keyvol_devvault::DevVault::start(config)
+                    .await
+                    .expect("dev vault starts");
+                let _ = ready_tx.send((running.addr(), running.identity_addr()));
+                let _ = stopped.await;
+                running.shutdown().await;
+            });
+        });
+        let (addr, identity) = ready_rx.recv().expect("dev vault ready");
         Self {
-            child,
-            _stdout: reader,
             addr,
             identity,
             ca_file,
             dir,
+            stop: Some(stop),
+            thread: Some(thread),
         }
     }
 
@@ -180,8 +179,12 @@ impl DevVaultProc {
 
 impl Drop for DevVaultProc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -335,6 +338,12 @@ pub fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
 }
 
 impl NodeProc {
+    /// Starts `keyvol node` in a fresh temp dir with `extra` flags after the harness's own.
+    pub fn start(extra: &[&str]) -> Self {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        Self::start_in(tempfile::tempdir().expect("tempdir"), &extra)
+    }
+
     /// Starts `keyvol node` in `dir` (sockets, registry and provider dirs inside it).
     pub fn start_in(dir: tempfile::TempDir, extra: &[String]) -> Self {
         // A socket file left by a killed node would look like readiness.

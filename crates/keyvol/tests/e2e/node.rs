@@ -1,88 +1,14 @@
 //! `keyvol node` driven over its real sockets by a gRPC client, with no Kubernetes API: the CSI
 //! surface, kubelet registration, `/healthz` and `/metrics`.
 
-mod util;
-
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
+use crate::util::*;
 use keyvol_proto::csi::v1 as csi;
 use keyvol_proto::pluginregistration as reg;
 use keyvol_proto::tonic::Code;
-use util::*;
-
-/// A `keyvol node` process with its sockets in a temp dir.
-struct NodeProc {
-    child: Child,
-    dir: tempfile::TempDir,
-    health: u16,
-    metrics: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-impl NodeProc {
-    fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (health, metrics) = (free_port(), free_port());
-        let child = keyvol()
-            .arg("node")
-            .arg(format!(
-                "--endpoint=unix://{}",
-                dir.path().join("csi.sock").display()
-            ))
-            .arg("--nodeid=node-a")
-            .arg(format!(
-                "--plugin-registration-dir={}",
-                dir.path().join("registry").display()
-            ))
-            .arg(format!(
-                "--provider-volume={}",
-                dir.path().join("providers").display()
-            ))
-            .arg("--additional-provider-volume-paths=")
-            // Never pick up a developer's real cluster.
-            .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
-            .arg(format!("--health-addr=127.0.0.1:{health}"))
-            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node starts");
-        let me = Self {
-            child,
-            dir,
-            health,
-            metrics,
-        };
-        for _ in 0..200 {
-            if std::os::unix::net::UnixStream::connect(me.csi_socket()).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        me
-    }
-
-    fn csi_socket(&self) -> PathBuf {
-        self.dir.path().join("csi.sock")
-    }
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -3,20 +3,18 @@
 //! records, unpublish after a restart, failures that leave nothing behind, external providers
 //! (keyvol provider and a test provider), and rotation on republish.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::util::*;
 use keyvol_fakekube::FakeKube;
 use keyvol_node::crd::SecretProviderClassPodStatus;
 use keyvol_proto::csi::v1 as csi;
 use keyvol_proto::provider::v1alpha1 as pb;
 use keyvol_proto::tonic::{self, Code};
 use serde_json::json;
-use util::*;
 
 const VAULT: &str = "keyvol-node";
 

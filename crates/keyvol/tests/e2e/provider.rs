@@ -1,16 +1,14 @@
 //! `keyvol provider` driven over its socket the way the upstream Secrets Store CSI Driver drives
 //! the upstream Azure provider: Version, then Mount with JSON attributes, secrets and permission.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::util::*;
 use keyvol_proto::provider::v1alpha1 as pb;
 use keyvol_proto::tonic::Code;
-use util::*;
 
 const VAULT: &str = "keyvol-prov";
 

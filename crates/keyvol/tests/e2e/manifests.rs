@@ -1,9 +1,7 @@
 //! Checked-in manifests stay true: `deploy/kubernetes/crds.yaml` is exactly what `keyvol crd`
 //! generates from the Rust types, and the examples parse as the classes they claim to be.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 #[test]
 fn the_checked_in_crds_match_the_generator() {

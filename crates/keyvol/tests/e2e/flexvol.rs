@@ -6,15 +6,13 @@
 //! As root (CI) the driver mounts real tmpfs volumes; otherwise it cannot mount at all, so the
 //! tests that need a mounted volume check the clear failure instead and stop there.
 
-mod util;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::*;
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use util::*;
 
 const VAULT: &str = "keyvol-flex";
 const PINNED: &str = "00112233445566778899aabbccddeeff";

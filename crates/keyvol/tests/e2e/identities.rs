@@ -4,9 +4,7 @@
 //! (system- and user-assigned), AAD Pod Identity through NMI (with the identity assigned late),
 //! and TLS trust from SSL_CERT_FILE.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 const VAULT: &str = "keyvol-ids";
 const ISSUER: &str = "https://oidc.keyvol.test";

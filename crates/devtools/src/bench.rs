@@ -1,16 +1,20 @@
-//! `keyvol bench`: the benchmark harness (crate `keyvol-bench`) run against this very binary's
-//! `node` and `provider` subcommands. Tables on stdout, progress on stderr, and
-//! `benchmarks.{json,md}` plus `benchmarks-latency.svg` in `--out` (default `docs`).
+//! `keyvol-dev bench`: the benchmark harness (crate `keyvol-bench`) run against the production
+//! binary's `node` and `provider` subcommands (`keyvol` next to this binary, or `--keyvol`).
+//! Tables on stdout, progress on stderr, and `benchmarks.{json,md}` plus
+//! `benchmarks-latency.svg` in `--out` (default `docs`).
 
 use std::path::PathBuf;
 
 use keyvol_bench::{BenchConfig, BenchError};
 
-use crate::exit::Failure;
+use keyvol_cli::Failure;
 
-/// Arguments of `keyvol bench`.
+/// Arguments of `keyvol-dev bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
+    /// The `keyvol` binary to measure [default: `keyvol` in this binary's directory].
+    #[arg(long, value_name = "PATH")]
+    pub keyvol: Option<PathBuf>,
     /// A seconds-long run with tiny counts that checks every phase works (what CI runs); fails
     /// on any error. Writes files only when --out is given.
     #[arg(long)]
@@ -81,16 +85,33 @@ fn failure(e: &BenchError) -> Failure {
     Failure::chain(e, matches!(e, BenchError::Settings(_)))
 }
 
-/// `keyvol bench`.
+/// The production binary beside this one (cargo builds both into one directory).
+fn sibling_keyvol() -> Result<PathBuf, Failure> {
+    let me = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("failed to find this binary: {e}")))?;
+    let keyvol = me.with_file_name("keyvol");
+    if keyvol.is_file() {
+        Ok(keyvol)
+    } else {
+        Err(Failure::input(format!(
+            "no keyvol binary at {} (build it with `cargo build -p keyvol`, or pass --keyvol PATH)",
+            keyvol.display()
+        )))
+    }
+}
+
+/// `keyvol-dev bench`.
 pub async fn run(args: BenchArgs) -> Result<(), Failure> {
-    let keyvol = std::env::current_exe()
-        .map_err(|e| Failure::internal(format!("failed to find the keyvol binary: {e}")))?;
-    let command = std::iter::once("keyvol".to_owned())
+    let keyvol = match &args.keyvol {
+        Some(path) => path.clone(),
+        None => sibling_keyvol()?,
+    };
+    let command = std::iter::once("keyvol-dev".to_owned())
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
     let config = config(&args, keyvol, command);
-    let progress = |line: String| eprintln!("keyvol bench: {line}");
+    let progress = |line: String| eprintln!("keyvol-dev bench: {line}");
     // Ctrl-C drops the run: its guards kill the daemons and unmount every volume.
     let report = tokio::select! {
         r = keyvol_bench::run(&config, &progress) => r.map_err(|e| failure(&e))?,
@@ -106,12 +127,12 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         // A smoke run without --out still renders every output, and discards it.
         (None, true) => {
             keyvol_bench::run::render_outputs(&report).map_err(|e| failure(&e))?;
-            eprintln!("keyvol bench: smoke run: outputs rendered, not written (use --out DIR)");
+            eprintln!("keyvol-dev bench: smoke run: outputs rendered, not written (use --out DIR)");
         }
         (out, _) => {
             let dir = out.clone().unwrap_or_else(|| PathBuf::from("docs"));
             for path in keyvol_bench::write_outputs(&report, &dir).map_err(|e| failure(&e))? {
-                eprintln!("keyvol bench: wrote {}", path.display());
+                eprintln!("keyvol-dev bench: wrote {}", path.display());
             }
         }
     }
@@ -142,7 +163,7 @@ mod tests {
             "--burst=20",
             "--no-rotation",
         ]);
-        let c = config(&cli.args, "keyvol".into(), "keyvol bench".into());
+        let c = config(&cli.args, "keyvol".into(), "keyvol-dev bench".into());
         assert_eq!(c.settings.samples, 7);
         assert_eq!(c.settings.added_latency_ms, vec![0, 5, 50]);
         assert_eq!(c.settings.object_counts, vec![2, 4]);

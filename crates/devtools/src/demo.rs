@@ -1,4 +1,4 @@
-//! `keyvol demo`: the README's first command. Starts the dev vault in-process with the example
+//! `keyvol-dev demo`: the README's first command. Starts the dev vault in-process with the example
 //! seed, mounts `examples/secretproviderclass.yaml` from it into a fresh directory (a tmpfs when
 //! running as root), prints the tree with the object behind each file, and cleans up.
 
@@ -6,18 +6,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use keyvol_azure::{AzureProvider, AzureProviderConfig, ConnectTo, HttpConfig};
+use keyvol_cli::Failure;
 use keyvol_core::volume::{self, Backing};
 use keyvol_core::{SecretProviderClass, Sensitive};
+use keyvol_devvault::cli::EXAMPLE_SEED;
 use keyvol_devvault::{DevVault, DevVaultConfig, Seed};
-
-use crate::cmd_devvault::EXAMPLE_SEED;
-use crate::cmd_mount::mount_class;
-use crate::exit::Failure;
 
 /// The class the demo mounts.
 const EXAMPLE_CLASS: &str = include_str!("../../../examples/secretproviderclass.yaml");
 
-/// Arguments of `keyvol demo`.
+/// Arguments of `keyvol-dev demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Directory to mount into (default: a fresh directory under the system temp dir).
@@ -32,7 +30,7 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// `keyvol demo`.
+/// `keyvol-dev demo`.
 pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     let seed = Seed::from_yaml(EXAMPLE_SEED).map_err(|e| Failure::chain(&e, false))?;
     let client = seed
@@ -82,21 +80,12 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
             Sensitive::new(client.client_secret.clone()),
         ),
     ]);
-    let result = mount_class(
-        &spc,
-        &provider,
-        secrets,
-        "keyvol-demo",
-        "default",
-        &target,
-        backing,
-    )
-    .await;
-    let published = match result {
+    let request = spc.mount_request("keyvol-demo", "default", secrets, &target);
+    let published = match volume::publish(&provider, request, &target, backing).await {
         Ok(p) => p,
         Err(e) => {
             dev.shutdown().await;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let medium = match backing {
@@ -116,7 +105,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
             target.display()
         );
     } else {
-        volume::unpublish(&target)?;
+        volume::unpublish(&target).map_err(Failure::from)?;
         println!("cleaned up {}", target.display());
     }
     Ok(())
