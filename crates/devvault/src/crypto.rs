@@ -2,7 +2,8 @@
 //! chained certificates, reading PFX and PEM imports, and writing the PFX or PEM value of a
 //! certificate's backing secret.
 //!
-//! Everything runs on aws-lc-rs (through rcgen) and pure-Rust parsers (x509-parser, p12-keystore).
+//! Everything runs on aws-lc-rs (through rcgen) and pure-Rust parsers and encoders (x509-parser,
+//! keyvol-pkcs12 to read PFX, p12-keystore to write it, the RustCrypto DER encoders).
 //! Private keys are kept as PKCS#8 DER. Errors name what could not be read, never the bytes.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -174,6 +175,19 @@ impl KeySpec {
     }
 }
 
+/// The operations Key Vault permits on a new RSA key by default.
+pub const RSA_DEFAULT_OPS: &[&str] = &[
+    "encrypt",
+    "decrypt",
+    "sign",
+    "verify",
+    "wrapKey",
+    "unwrapKey",
+];
+
+/// The operations Key Vault permits on a new EC key by default.
+pub const EC_DEFAULT_OPS: &[&str] = &["sign", "verify"];
+
 /// The public members of a JSON Web Key, binary members base64url without padding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
@@ -205,17 +219,10 @@ impl PublicJwk {
 
     /// Default operations Key Vault permits on a key of this type.
     pub fn default_ops(&self) -> Vec<String> {
-        let ops: &[&str] = if self.kty == "RSA" {
-            &[
-                "encrypt",
-                "decrypt",
-                "sign",
-                "verify",
-                "wrapKey",
-                "unwrapKey",
-            ]
+        let ops = if self.kty == "RSA" {
+            RSA_DEFAULT_OPS
         } else {
-            &["sign", "verify"]
+            EC_DEFAULT_OPS
         };
         ops.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -646,30 +653,16 @@ impl CertMaterial {
         })
     }
 
-    /// Reads a PFX with `password` (empty for none).
-    /// An empty password is tried both ways PKCS#12 spells it (see [`crate::pkcs12`]).
+    /// Reads a PFX with `password`; an empty one is tried both ways PKCS#12 spells "none" (the
+    /// terminated empty BMPString, and Key Vault's zero-length password), see `keyvol_pkcs12`.
     pub fn from_pfx(pfx: &[u8], password: &str) -> Result<Self, CryptoError> {
-        match p12_keystore::Pkcs12Archive::from_pkcs12(pfx, password) {
-            Ok(archive) => {
-                let key = archive.keys.first().ok_or(CryptoError::NoPrivateKey)?;
-                let certs = archive
-                    .certs
-                    .iter()
-                    .map(|c| c.cert.as_der().to_vec())
-                    .collect();
-                Self::assemble(key.key.as_der().to_vec(), certs)
-            }
-            Err(_) if password.is_empty() => {
-                let contents = crate::pkcs12::open_zero_length(pfx)?;
-                let key = contents
-                    .keys
-                    .into_iter()
-                    .next()
-                    .ok_or(CryptoError::NoPrivateKey)?;
-                Self::assemble(key, contents.certs)
-            }
-            Err(_) => Err(CryptoError::Pkcs12),
-        }
+        let contents = keyvol_pkcs12::open(pfx, password).map_err(|_| CryptoError::Pkcs12)?;
+        let key = contents
+            .keys
+            .first()
+            .ok_or(CryptoError::NoPrivateKey)?
+            .to_vec();
+        Self::assemble(key, contents.certs)
     }
 
     /// Reads PEM text holding one private key and one or more certificates, in any order.

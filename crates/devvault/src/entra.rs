@@ -20,10 +20,11 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::directory::{AuthError, Principal};
-use crate::server::{AppState, split_port};
+use crate::clientauth::AuthError;
+use crate::directory::Principal;
+use crate::observe::CallerTag;
+use crate::state::{AppState, split_port};
 use crate::store::unix_now;
-use crate::vault::CallerTag;
 
 /// `client_assertion_type` of federated and certificate credentials.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

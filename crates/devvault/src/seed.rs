@@ -48,7 +48,7 @@ use serde::Deserialize;
 
 use crate::certpolicy;
 use crate::crypto::{self, CertMaterial, KeySpec};
-use crate::secrets::check_limits;
+use crate::limits::{check_limits, valid_object_name, valid_vault_name, valid_version};
 use crate::store::{
     Attributes, KeyVersion, NewCertVersion, NewSecret, Store, StoreError, Tags, unix_now,
 };
@@ -658,23 +658,6 @@ fn non_empty(tags: &Tags) -> Option<Tags> {
     Some(tags.clone()).filter(|t| !t.is_empty())
 }
 
-/// Key Vault's vault name rule: 3-24 of `0-9a-zA-Z-`.
-pub fn valid_vault_name(name: &str) -> bool {
-    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// Key Vault's object name rule: 1-127 of `0-9a-zA-Z-`.
-pub fn valid_object_name(name: &str) -> bool {
-    (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// A version id as the service makes them: 32 lowercase hex characters.
-pub fn valid_version(v: &str) -> bool {
-    v.len() == 32
-        && v.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,7 +683,7 @@ mod tests {
 
     #[test]
     fn secrets_beyond_the_services_limits_are_refused_without_echoing_them() {
-        let big = "q".repeat(crate::secrets::MAX_VALUE_CHARS + 1);
+        let big = "q".repeat(crate::limits::MAX_VALUE_CHARS + 1);
         let err = Seed::from_yaml(&format!(
             "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    value: {big}\n"
         ))
@@ -710,7 +693,7 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("qqqq"), "{err}");
-        let long_type = "t".repeat(crate::secrets::MAX_CONTENT_TYPE_CHARS + 1);
+        let long_type = "t".repeat(crate::limits::MAX_CONTENT_TYPE_CHARS + 1);
         let err = Seed::from_yaml(&format!(
             "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    versions:\n    - value: v\n      contentType: {long_type}\n"
         ))
