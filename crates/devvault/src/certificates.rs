@@ -349,17 +349,15 @@ impl Kind for Certificates {
     }
 
     /// The managed key and secret follow the certificate's attributes and tags.
-    fn update(
+    fn carry_update(
         vault: &mut Vault,
         name: &str,
-        version: Option<&str>,
+        version: &str,
         change: &AttributeUpdate,
         now: i64,
-    ) -> Result<(String, CertVersion), StoreError> {
-        let (stored, cert) = vault.certificates.update(name, version, change, now)?;
-        let _ = vault.keys.update(name, Some(&cert.version), change, now);
-        let _ = vault.secrets.update(name, Some(&cert.version), change, now);
-        Ok((stored, cert))
+    ) {
+        let _ = vault.keys.update(name, Some(version), change, now);
+        let _ = vault.secrets.update(name, Some(version), change, now);
     }
 
     fn delete(vault: &mut Vault, name: &str, now: i64) -> Result<Deleted<CertVersion>, ApiError> {

@@ -64,15 +64,15 @@ pub trait Kind: 'static {
 
     /// Checks a PATCH body and turns it into a change.
     fn change(patch: Self::Patch) -> Result<AttributeUpdate, ApiError>;
-    /// Applies a change to one version (the newest when `version` is `None`).
-    fn update(
-        vault: &mut Vault,
-        name: &str,
-        version: Option<&str>,
-        change: &AttributeUpdate,
-        now: i64,
-    ) -> Result<(String, Self::Version), StoreError> {
-        Self::table_mut(vault).update(name, version, change, now)
+    /// Carries a change made to version `version` of `name` to the objects that follow it (a
+    /// certificate's key and secret); nothing follows other kinds.
+    fn carry_update(
+        _vault: &mut Vault,
+        _name: &str,
+        _version: &str,
+        _change: &AttributeUpdate,
+        _now: i64,
+    ) {
     }
     /// Soft-deletes an object; a certificate's key or secret cannot be deleted on its own.
     fn delete(vault: &mut Vault, name: &str, now: i64) -> Result<Deleted<Self::Version>, ApiError> {
@@ -190,7 +190,8 @@ fn do_patch<K: Kind>(
     ctx.state
         .store
         .write(&c.vault, |vault| {
-            let (stored, v) = K::update(vault, name, version, &change, now)?;
+            let (stored, v) = K::table_mut(vault).update(name, version, &change, now)?;
+            K::carry_update(vault, name, v.id(), &change, now);
             Ok(K::bundle(c, vault, &stored, &v))
         })
         .map(ok_json)
@@ -213,20 +214,28 @@ async fn patch_latest<K: Kind>(ctx: Ctx, Path(name): Path<String>, body: Bytes) 
     })
 }
 
-async fn list<K: Kind>(ctx: Ctx) -> Response {
+/// Answers a page of the items `items` makes of the kind's table in the caller's vault.
+fn list_of<K: Kind>(
+    ctx: &Ctx,
+    items: impl FnOnce(&Caller, &Table<K::Version>) -> Vec<Value>,
+) -> Response {
     ctx.run(K::KIND, "list", |c| {
         let items = ctx
             .state
             .store
-            .read(&c.vault, |v| {
-                K::table(v)
-                    .live
-                    .values()
-                    .filter_map(|e| e.latest().map(|l| K::item(c, &e.name, l, false)))
-                    .collect::<Vec<_>>()
-            })
+            .read(&c.vault, |v| items(c, K::table(v)))
             .map_err(|e| ApiError::from_store(e, K::KIND, ""))?;
         ctx.list_page(c, items)
+    })
+}
+
+async fn list<K: Kind>(ctx: Ctx) -> Response {
+    list_of::<K>(&ctx, |c, table| {
+        table
+            .live
+            .values()
+            .filter_map(|e| e.latest().map(|l| K::item(c, &e.name, l, false)))
+            .collect()
     })
 }
 
@@ -259,14 +268,7 @@ fn deleted_bundle<K: Kind>(c: &Caller, vault: &Vault, d: &Deleted<K::Version>) -
         .latest()
         .map(|l| K::bundle(c, vault, &d.entry.name, l))
         .unwrap_or_else(|| json!({}));
-    deleted_json(
-        base,
-        c,
-        K::KIND,
-        &d.entry.name,
-        d.deleted_date,
-        d.scheduled_purge_date,
-    )
+    deleted_json(base, c, K::KIND, d)
 }
 
 /// The error every deleted-object route answers when there is nothing to act on.
@@ -305,30 +307,16 @@ async fn get_deleted<K: Kind>(ctx: Ctx, Path(name): Path<String>) -> Response {
 }
 
 async fn list_deleted<K: Kind>(ctx: Ctx) -> Response {
-    ctx.run(K::KIND, "list", |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                K::table(v)
-                    .deleted
-                    .values()
-                    .filter_map(|d| {
-                        let latest = d.entry.latest()?;
-                        let item = K::item(c, &d.entry.name, latest, K::DELETED_ITEMS_VERSIONED);
-                        Some(deleted_json(
-                            item,
-                            c,
-                            K::KIND,
-                            &d.entry.name,
-                            d.deleted_date,
-                            d.scheduled_purge_date,
-                        ))
-                    })
-                    .collect::<Vec<_>>()
+    list_of::<K>(&ctx, |c, table| {
+        table
+            .deleted
+            .values()
+            .filter_map(|d| {
+                let latest = d.entry.latest()?;
+                let item = K::item(c, &d.entry.name, latest, K::DELETED_ITEMS_VERSIONED);
+                Some(deleted_json(item, c, K::KIND, d))
             })
-            .map_err(|e| ApiError::from_store(e, K::KIND, ""))?;
-        ctx.list_page(c, items)
+            .collect()
     })
 }
 

@@ -132,15 +132,18 @@ fn observed(state: &AppState) -> Arc<Observed> {
 /// The HTTPS router: Key Vault, Entra ID, IMDS and (when `admin`) the admin API.
 pub fn router(state: Arc<AppState>, admin: bool) -> Router {
     let served = Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(entra::token_v2))
-        .route("/{tenant}/oauth2/token", post(entra::token_v1))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(entra::token::<entra::V2>),
+        )
+        .route("/{tenant}/oauth2/token", post(entra::token::<entra::V1>))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(entra::openid_configuration_v2),
+            get(entra::openid_configuration::<entra::V2>),
         )
         .route(
             "/{tenant}/.well-known/openid-configuration",
-            get(entra::openid_configuration_v1),
+            get(entra::openid_configuration::<entra::V1>),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(entra::keys))
         .route("/common/discovery/keys", get(entra::keys))

@@ -22,7 +22,7 @@ use crate::limits::{LimitError, MAX_CONTENT_TYPE_CHARS, MAX_VALUE_CHARS, valid_o
 use crate::observe::CallerTag;
 use crate::reply::{kv_error, ok_json};
 use crate::state::{AppState, split_port};
-use crate::store::{AttributeUpdate, Attributes, RECOVERABLE_DAYS, StoreError, Tags};
+use crate::store::{AttributeUpdate, Attributes, Deleted, RECOVERABLE_DAYS, StoreError, Tags};
 use crate::token::TokenError;
 
 /// Recovery level reported on every object: soft delete on, purge allowed.
@@ -587,23 +587,21 @@ pub fn put_tags(body: &mut Value, tags: &Option<Tags>) {
     }
 }
 
-/// Adds the deleted-object members to a bundle.
-pub fn deleted_json(
+/// Adds the deleted-object members of `deleted` to a bundle.
+pub fn deleted_json<V>(
     mut bundle: Value,
     caller: &Caller,
     kind: ObjectKind,
-    name: &str,
-    deleted_date: i64,
-    purge: i64,
+    deleted: &Deleted<V>,
 ) -> Value {
     bundle["recoveryId"] = json!(format!(
         "{}/{}/{}",
         caller.base(),
         kind.deleted_segment(),
-        name
+        deleted.entry.name
     ));
-    bundle["deletedDate"] = json!(deleted_date);
-    bundle["scheduledPurgeDate"] = json!(purge);
+    bundle["deletedDate"] = json!(deleted.deleted_date);
+    bundle["scheduledPurgeDate"] = json!(deleted.scheduled_purge_date);
     bundle
 }
 
