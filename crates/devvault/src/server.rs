@@ -1,6 +1,7 @@
-//! Starting and stopping a dev vault: configuration, the shared state, the routers, the HTTPS
-//! listener (Key Vault, Entra ID, IMDS, admin) and the optional plain-HTTP identity listener
-//! (IMDS and NMI, as a node's 169.254.169.254 and NMI's port 2579 are plain HTTP).
+//! Starting and stopping a dev vault: configuration, building the shared [`AppState`], the
+//! routers, the HTTPS listener (Key Vault, Entra ID, IMDS, admin) and the optional plain-HTTP
+//! identity listener (IMDS and NMI, as a node's 169.254.169.254 and NMI's port 2579 are plain
+//! HTTP).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
