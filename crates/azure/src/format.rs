@@ -11,7 +11,7 @@ use crate::jwk::public_key_pem;
 use crate::keyvault::{CertificateBundle, KeyBundle, SecretBundle};
 use crate::objects::{KeyVaultObject, ObjectEncoding, ObjectFormat};
 use crate::pemfile::{encode_pem, parse_blocks};
-use crate::pkcs12::pfx_to_pem;
+use crate::pfx_pem::pfx_to_pem;
 
 /// Content type of PEM certificate secrets.
 pub const CONTENT_TYPE_PEM: &str = "application/x-pem-file";

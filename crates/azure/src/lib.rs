@@ -17,7 +17,7 @@ pub mod keyvault;
 pub mod objects;
 pub mod params;
 pub mod pemfile;
-pub mod pkcs12;
+pub mod pfx_pem;
 pub mod provider;
 
 pub use error::AzureError;

@@ -420,15 +420,3 @@ fn pfx_written_by_openssl_3_with_an_empty_password_opens_too() {
     assert_eq!(blocks[0].0, "PRIVATE KEY");
     assert_eq!(blocks[1].1, c.leaf);
 }
-
-#[test]
-fn the_recorded_import_pfx_valid_until_2121_opens() {
-    let b64 = include_str!("fixtures/kv-import-pfx-2121.b64").trim();
-    let pfx = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .expect("base64");
-    let contents =
-        keyvol_azure::pkcs12::open_pfx(&pfx).expect("opens with the zero-length password");
-    assert_eq!(contents.keys.len(), 1);
-    assert!(!contents.certs.is_empty());
-}

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::FaultRule;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The admin routes.
 pub fn routes() -> Router<Arc<AppState>> {

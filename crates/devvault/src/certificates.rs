@@ -1,8 +1,9 @@
 //! Certificate routes: import (PFX base64 with or without a password, PEM raw or base64, with a
 //! chain), create a self-signed certificate (202 plus a pending operation that the first poll
-//! completes), the policy and pending operation, get (latest with or without the trailing slash,
-//! or a version), list certificates and versions, update attributes (carried to the managed key
-//! and secret), delete (with the key and secret), and the deleted-certificate routes.
+//! completes), the policy and the pending operation. The rest (get, list, versions, update,
+//! delete and the deleted-certificate routes) are the shared ones of [`crate::objects`], given
+//! certificates' bundles and the one rule of their own: the managed key and secret follow the
+//! certificate (attributes and tags, delete, purge, recover).
 
 use std::sync::Arc;
 
@@ -20,15 +21,17 @@ use serde_json::{Value, json};
 use crate::access::ObjectKind;
 use crate::certpolicy;
 use crate::crypto::{self, CertMaterial};
-use crate::server::AppState;
+use crate::objects::{self, Kind};
+use crate::reply::{ok_json, with_kv_headers};
+use crate::state::AppState;
 use crate::store::{
-    AttributeUpdate, CertMeta, CertStoreError, CertVersion, NewCertVersion, PendingOp, Tags,
-    new_version_id, unix_now,
+    AttributeUpdate, CertMeta, CertStoreError, CertVersion, Deleted, Entry, NewCertVersion,
+    PendingOp, StoreError, Table, Tags, Vault, new_version_id, unix_now,
 };
-use crate::vault::{
-    ApiError, Caller, Ctx, WriteAttributes, attributes_json, check_usable, deleted_json, ok_json,
-    parse_body, put_tags, with_kv_headers,
-};
+use crate::vault::{ApiError, Caller, Ctx, WriteAttributes, attributes_json, parse_body, put_tags};
+
+/// Certificates, for the shared routes.
+pub struct Certificates;
 
 const KIND: ObjectKind = ObjectKind::Certificate;
 
@@ -37,26 +40,11 @@ const CREATE_RETRY_AFTER: &str = "10";
 
 /// The certificate routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/certificates", get(list))
-        .route("/certificates/", get(list))
-        .route("/certificates/{name}", get(get_latest).delete(delete))
-        .route("/certificates/{name}/", get(get_latest).patch(patch_latest))
+    objects::routes::<Certificates>()
         .route("/certificates/{name}/import", post(import))
         .route("/certificates/{name}/create", post(create))
         .route("/certificates/{name}/pending", get(pending))
         .route("/certificates/{name}/policy", get(policy))
-        .route("/certificates/{name}/versions", get(list_versions))
-        .route(
-            "/certificates/{name}/{version}",
-            get(get_version).patch(patch),
-        )
-        .route("/deletedcertificates", get(list_deleted))
-        .route(
-            "/deletedcertificates/{name}",
-            get(get_deleted).delete(purge),
-        )
-        .route("/deletedcertificates/{name}/recover", post(recover))
 }
 
 fn policy_json(caller: &Caller, name: &str, meta: Option<&CertMeta>) -> Value {
@@ -92,62 +80,8 @@ pub fn bundle(caller: &Caller, name: &str, v: &CertVersion, meta: Option<&CertMe
     body
 }
 
-fn item(caller: &Caller, name: &str, v: &CertVersion, with_version: bool) -> Value {
-    let id = if with_version {
-        format!("{}/certificates/{name}/{}", caller.base(), v.version)
-    } else {
-        format!("{}/certificates/{name}", caller.base())
-    };
-    let mut body = json!({
-        "id": id,
-        "x5t": crypto::x5t(&v.cer),
-        "attributes": attributes_json(&v.attributes),
-        "subject": v.subject,
-    });
-    put_tags(&mut body, &v.tags);
-    body
-}
-
 fn meta_of<'a>(v: &'a crate::store::Vault, name: &str) -> Option<&'a CertMeta> {
     v.cert_meta.get(&name.to_ascii_lowercase())
-}
-
-fn fetch(
-    ctx: &Ctx,
-    caller: &Caller,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Response, ApiError> {
-    let what = version.map_or_else(|| name.to_owned(), |v| format!("{name}/{v}"));
-    let body = ctx
-        .state
-        .store
-        .read(&caller.vault, |v| {
-            let entry = v.certificates.get(name)?;
-            let found = entry.find(version)?;
-            Some((
-                check_usable(KIND, &found.attributes, "get"),
-                bundle(caller, &entry.name, found, meta_of(v, name)),
-            ))
-        })
-        .map_err(|e| ApiError::from_store(e, KIND, &what))?;
-    let (usable, body) = body.ok_or_else(|| ApiError::NotFound {
-        kind: KIND,
-        what: what.clone(),
-    })?;
-    usable?;
-    Ok(ok_json(body))
-}
-
-async fn get_latest(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "get", &name, |c| fetch(&ctx, c, &name, None))
-}
-
-async fn get_version(ctx: Ctx, Path((name, version)): Path<(String, String)>) -> Response {
-    ctx.run_named(KIND, "get", &name, |c| {
-        let version = Some(version.as_str()).filter(|v| !v.is_empty());
-        fetch(&ctx, c, &name, version)
-    })
 }
 
 #[derive(Deserialize)]
@@ -365,206 +299,78 @@ async fn policy(ctx: Ctx, Path(name): Path<String>) -> Response {
     })
 }
 
+/// The PATCH body of a certificate: attributes and tags only.
 #[derive(Deserialize)]
-struct PatchBody {
+pub struct PatchBody {
     #[serde(default)]
     attributes: Option<WriteAttributes>,
     #[serde(default)]
     tags: Option<Tags>,
 }
 
-fn do_patch(
-    ctx: &Ctx,
-    c: &Caller,
-    name: &str,
-    version: Option<&str>,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let body: PatchBody = parse_body(body, "CertificateUpdateParameters object")?;
-    let attrs = body.attributes.unwrap_or_default();
-    let change = AttributeUpdate {
-        enabled: attrs.enabled,
-        nbf: attrs.nbf,
-        exp: attrs.exp,
-        tags: body.tags,
-        content_type: None,
-        key_ops: None,
-    };
-    // The managed key and secret follow the certificate's attributes and tags.
-    let shared = change.clone();
-    let what = version.map_or_else(|| name.to_owned(), |v| format!("{name}/{v}"));
-    let now = unix_now();
-    ctx.state
-        .store
-        .write(&c.vault, |vault| {
-            let (stored, cert) = vault.certificates.update(name, version, &change, now)?;
-            let _ = vault.keys.update(name, Some(&cert.version), &shared, now);
-            let _ = vault
-                .secrets
-                .update(name, Some(&cert.version), &shared, now);
-            Ok(bundle(c, &stored, &cert, meta_of(vault, name)))
-        })
-        .map(ok_json)
-        .map_err(|e| ApiError::from_store(e, KIND, &what))
-}
+impl Kind for Certificates {
+    type Version = CertVersion;
+    type Patch = PatchBody;
+    const KIND: ObjectKind = KIND;
+    const UPDATE_PERMISSION: &'static str = "update";
+    const PATCH_BODY: &'static str = "CertificateUpdateParameters object";
+    const DELETED_ITEMS_VERSIONED: bool = false;
 
-async fn patch(ctx: Ctx, Path((name, version)): Path<(String, String)>, body: Bytes) -> Response {
-    ctx.run_named(KIND, "update", &name, |c| {
-        let version = Some(version.as_str()).filter(|v| !v.is_empty());
-        do_patch(&ctx, c, &name, version, &body)
-    })
-}
+    fn table(vault: &Vault) -> &Table<CertVersion> {
+        &vault.certificates
+    }
 
-async fn patch_latest(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run_named(KIND, "update", &name, |c| {
-        do_patch(&ctx, c, &name, None, &body)
-    })
-}
+    fn table_mut(vault: &mut Vault) -> &mut Table<CertVersion> {
+        &mut vault.certificates
+    }
 
-async fn list(ctx: Ctx) -> Response {
-    ctx.run(KIND, "list", |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                v.certificates
-                    .live
-                    .values()
-                    .filter_map(|e| e.latest().map(|l| item(c, &e.name, l, false)))
-                    .collect::<Vec<_>>()
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, ""))?;
-        ctx.list_page(c, items)
-    })
-}
+    fn bundle(caller: &Caller, vault: &Vault, name: &str, v: &CertVersion) -> Value {
+        bundle(caller, name, v, meta_of(vault, name))
+    }
 
-async fn list_versions(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "list", &name, |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                v.certificates.get(&name).map(|e| {
-                    e.listed()
-                        .into_iter()
-                        .map(|x| item(c, &e.name, x, true))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, &name))?
-            .ok_or_else(|| ApiError::NotFound {
-                kind: KIND,
-                what: name.clone(),
-            })?;
-        ctx.list_page(c, items)
-    })
-}
+    fn item(caller: &Caller, name: &str, v: &CertVersion, with_version: bool) -> Value {
+        let id = if with_version {
+            format!("{}/certificates/{name}/{}", caller.base(), v.version)
+        } else {
+            format!("{}/certificates/{name}", caller.base())
+        };
+        let mut body = json!({
+            "id": id,
+            "x5t": crypto::x5t(&v.cer),
+            "attributes": attributes_json(&v.attributes),
+            "subject": v.subject,
+        });
+        put_tags(&mut body, &v.tags);
+        body
+    }
 
-fn deleted_bundle(
-    c: &Caller,
-    d: &crate::store::Deleted<CertVersion>,
-    meta: Option<&CertMeta>,
-) -> Value {
-    let base = d
-        .entry
-        .latest()
-        .map(|l| bundle(c, &d.entry.name, l, meta))
-        .unwrap_or_else(|| json!({}));
-    deleted_json(
-        base,
-        c,
-        KIND,
-        &d.entry.name,
-        d.deleted_date,
-        d.scheduled_purge_date,
-    )
-}
+    fn change(patch: PatchBody) -> Result<AttributeUpdate, ApiError> {
+        Ok(WriteAttributes::update(patch.attributes, patch.tags))
+    }
 
-async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "delete", &name, |c| {
-        ctx.state
-            .store
-            .write(&c.vault, |v| {
-                let d = v.delete_certificate(&name, unix_now())?;
-                Ok(deleted_bundle(c, &d, meta_of(v, &name)))
-            })
-            .map(ok_json)
-            .map_err(|e| ApiError::from_store(e, KIND, &name))
-    })
-}
+    /// The managed key and secret follow the certificate's attributes and tags.
+    fn carry_update(
+        vault: &mut Vault,
+        name: &str,
+        version: &str,
+        change: &AttributeUpdate,
+        now: i64,
+    ) {
+        let _ = vault.keys.update(name, Some(version), change, now);
+        let _ = vault.secrets.update(name, Some(version), change, now);
+    }
 
-async fn get_deleted(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "get", &name, |c| {
-        ctx.state
-            .store
-            .read(&c.vault, |v| {
-                v.certificates
-                    .get_deleted(&name)
-                    .map(|d| deleted_bundle(c, d, meta_of(v, &name)))
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, &name))?
-            .map(ok_json)
-            .ok_or(ApiError::DeletedNotFound {
-                kind: KIND,
-                name: name.clone(),
-            })
-    })
-}
+    fn delete(vault: &mut Vault, name: &str, now: i64) -> Result<Deleted<CertVersion>, ApiError> {
+        vault
+            .delete_certificate(name, now)
+            .map_err(|e| ApiError::from_store(e, KIND, name))
+    }
 
-async fn list_deleted(ctx: Ctx) -> Response {
-    ctx.run(KIND, "list", |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                v.certificates
-                    .deleted
-                    .values()
-                    .filter_map(|d| {
-                        let latest = d.entry.latest()?;
-                        let b = item(c, &d.entry.name, latest, false);
-                        Some(deleted_json(
-                            b,
-                            c,
-                            KIND,
-                            &d.entry.name,
-                            d.deleted_date,
-                            d.scheduled_purge_date,
-                        ))
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, ""))?;
-        ctx.list_page(c, items)
-    })
-}
+    fn purge(vault: &mut Vault, name: &str) -> Result<(), StoreError> {
+        vault.purge_certificate(name)
+    }
 
-async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "purge", &name, |c| {
-        ctx.state
-            .store
-            .write(&c.vault, |v| v.purge_certificate(&name))
-            .map_err(|_| ApiError::DeletedNotFound {
-                kind: KIND,
-                name: name.clone(),
-            })?;
-        Ok(with_kv_headers(StatusCode::NO_CONTENT.into_response()))
-    })
-}
-
-async fn recover(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "recover", &name, |c| {
-        ctx.state
-            .store
-            .write(&c.vault, |v| {
-                let entry = v.recover_certificate(&name)?;
-                let latest = entry.latest().ok_or(crate::store::StoreError::NotFound)?;
-                Ok(bundle(c, &entry.name, latest, meta_of(v, &name)))
-            })
-            .map(ok_json)
-            .map_err(|_: crate::store::StoreError| ApiError::DeletedNotFound {
-                kind: KIND,
-                name: name.clone(),
-            })
-    })
+    fn recover(vault: &mut Vault, name: &str) -> Result<Entry<CertVersion>, StoreError> {
+        vault.recover_certificate(name)
+    }
 }

@@ -22,14 +22,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::directory::{ASSERTION_LEEWAY_SECS, AuthError};
+use crate::clientauth::{AuthError, assertion_validation};
 
 /// Why a seeded certificate credential cannot be used. Messages never echo the PEM.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,11 +183,7 @@ pub fn verify(
     if !rsa.contains(&header.alg) {
         return Err(AuthError::BadSignature);
     }
-    let mut validation = Validation::new(header.alg);
-    validation.validate_aud = false;
-    validation.validate_nbf = true;
-    validation.leeway = ASSERTION_LEEWAY_SECS;
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    let validation = assertion_validation(header.alg);
     let claims = match jsonwebtoken::decode::<Claims>(assertion, &cert.key, &validation) {
         Ok(data) => data.claims,
         Err(e) => {

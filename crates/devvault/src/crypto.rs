@@ -2,13 +2,21 @@
 //! chained certificates, reading PFX and PEM imports, and writing the PFX or PEM value of a
 //! certificate's backing secret.
 //!
-//! Everything runs on aws-lc-rs (through rcgen) and pure-Rust parsers (x509-parser, p12-keystore).
+//! Everything runs on aws-lc-rs (through rcgen) and pure-Rust parsers and encoders (x509-parser,
+//! keyvol-pkcs12 to read PFX, p12-keystore to write it, the RustCrypto DER encoders).
 //! Private keys are kept as PKCS#8 DER. Errors name what could not be read, never the bytes.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912::{
+    ANY_EXTENDED_KEY_USAGE, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_EMAIL_PROTECTION,
+    ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING, SECP_256_R_1, SECP_384_R_1,
+    SECP_521_R_1,
+};
+use der::Encode;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData, SerialNumber,
@@ -119,13 +127,20 @@ impl Curve {
         }
     }
 
-    fn from_oid(oid: &str) -> Option<Self> {
-        match oid {
-            "1.2.840.10045.3.1.7" => Some(Curve::P256),
-            "1.3.132.0.34" => Some(Curve::P384),
-            "1.3.132.0.35" => Some(Curve::P521),
-            _ => None,
+    /// The curve's named-curve OID.
+    fn oid(self) -> ObjectIdentifier {
+        match self {
+            Curve::P256 => SECP_256_R_1,
+            Curve::P384 => SECP_384_R_1,
+            Curve::P521 => SECP_521_R_1,
         }
+    }
+
+    /// The curve named by a dotted OID.
+    fn from_oid(oid: &str) -> Option<Self> {
+        [Curve::P256, Curve::P384, Curve::P521]
+            .into_iter()
+            .find(|c| c.oid().to_string() == oid)
     }
 }
 
@@ -174,6 +189,19 @@ impl KeySpec {
     }
 }
 
+/// The operations Key Vault permits on a new RSA key by default.
+pub const RSA_DEFAULT_OPS: &[&str] = &[
+    "encrypt",
+    "decrypt",
+    "sign",
+    "verify",
+    "wrapKey",
+    "unwrapKey",
+];
+
+/// The operations Key Vault permits on a new EC key by default.
+pub const EC_DEFAULT_OPS: &[&str] = &["sign", "verify"];
+
 /// The public members of a JSON Web Key, binary members base64url without padding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
@@ -205,17 +233,10 @@ impl PublicJwk {
 
     /// Default operations Key Vault permits on a key of this type.
     pub fn default_ops(&self) -> Vec<String> {
-        let ops: &[&str] = if self.kty == "RSA" {
-            &[
-                "encrypt",
-                "decrypt",
-                "sign",
-                "verify",
-                "wrapKey",
-                "unwrapKey",
-            ]
+        let ops = if self.kty == "RSA" {
+            RSA_DEFAULT_OPS
         } else {
-            &["sign", "verify"]
+            EC_DEFAULT_OPS
         };
         ops.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -351,44 +372,6 @@ impl std::fmt::Debug for PrivateJwk {
     }
 }
 
-/// Minimal DER writing for the two private-key structures JWK import needs.
-mod der_out {
-    pub fn len(n: usize) -> Vec<u8> {
-        if n < 0x80 {
-            return vec![u8::try_from(n).unwrap_or(0)];
-        }
-        let bytes: Vec<u8> = n
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        let mut out = vec![0x80 | u8::try_from(bytes.len()).unwrap_or(0)];
-        out.extend(bytes);
-        out
-    }
-
-    pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        out.extend(len(body.len()));
-        out.extend_from_slice(body);
-        out
-    }
-
-    /// A non-negative INTEGER from big-endian magnitude bytes.
-    pub fn uint(magnitude: &[u8]) -> Vec<u8> {
-        let trimmed: Vec<u8> = magnitude.iter().copied().skip_while(|b| *b == 0).collect();
-        let mut body = if trimmed.is_empty() { vec![0] } else { trimmed };
-        if body[0] & 0x80 != 0 {
-            body.insert(0, 0);
-        }
-        tlv(0x02, &body)
-    }
-
-    pub fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-        tlv(0x30, &parts.concat())
-    }
-}
-
 /// PKCS#8 DER from an imported JWK's private members; the public members must match them.
 pub fn pkcs8_from_jwk(jwk: &PrivateJwk) -> Result<Vec<u8>, CryptoError> {
     let field = |v: &Option<String>| -> Result<Vec<u8>, CryptoError> {
@@ -400,15 +383,27 @@ pub fn pkcs8_from_jwk(jwk: &PrivateJwk) -> Result<Vec<u8>, CryptoError> {
     let kty = jwk.kty.as_deref().unwrap_or_default();
     let pkcs8 = match kty {
         "RSA" | "RSA-HSM" => {
-            let parts = [
+            let [n, e, d, p, q, dp, dq, qi] = [
                 &jwk.n, &jwk.e, &jwk.d, &jwk.p, &jwk.q, &jwk.dp, &jwk.dq, &jwk.qi,
             ]
-            .into_iter()
-            .map(|v| field(v).map(|b| der_out::uint(&b)))
-            .collect::<Result<Vec<_>, _>>()?;
-            let mut all = vec![der_out::uint(&[0])];
-            all.extend(parts);
-            let pkcs1 = der_out::seq(&all);
+            .map(field);
+            let (n, e, d, p, q, dp, dq, qi) = (n?, e?, d?, p?, q?, dp?, dq?, qi?);
+            fn uint(b: &[u8]) -> Result<pkcs1::UintRef<'_>, CryptoError> {
+                pkcs1::UintRef::new(b).map_err(|_| CryptoError::PrivateKey)
+            }
+            let pkcs1 = pkcs1::RsaPrivateKeyRef {
+                modulus: uint(&n)?,
+                public_exponent: uint(&e)?,
+                private_exponent: uint(&d)?,
+                prime1: uint(&p)?,
+                prime2: uint(&q)?,
+                exponent1: uint(&dp)?,
+                exponent2: uint(&dq)?,
+                coefficient: uint(&qi)?,
+                other_prime_infos: None,
+            }
+            .to_der()
+            .map_err(|_| CryptoError::PrivateKey)?;
             to_pkcs8(&PrivateKeyDer::Pkcs1(pkcs1.into()))?
         }
         "EC" | "EC-HSM" => {
@@ -423,22 +418,17 @@ pub fn pkcs8_from_jwk(jwk: &PrivateJwk) -> Result<Vec<u8>, CryptoError> {
                 Ok(out)
             };
             let d = pad(field(&jwk.d)?)?;
+            // The uncompressed point, 04 ‖ x ‖ y.
             let mut point = vec![4];
             point.extend(pad(field(&jwk.x)?)?);
             point.extend(pad(field(&jwk.y)?)?);
-            let oid: &[u8] = match curve {
-                Curve::P256 => &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-                Curve::P384 => &[0x2b, 0x81, 0x04, 0x00, 0x22],
-                Curve::P521 => &[0x2b, 0x81, 0x04, 0x00, 0x23],
-            };
-            let mut bits = vec![0];
-            bits.extend(point);
-            let sec1 = der_out::seq(&[
-                der_out::uint(&[1]),
-                der_out::tlv(0x04, &d),
-                der_out::tlv(0xa0, &der_out::tlv(0x06, oid)),
-                der_out::tlv(0xa1, &der_out::tlv(0x03, &bits)),
-            ]);
+            let sec1 = sec1::EcPrivateKey {
+                private_key: &d,
+                parameters: Some(sec1::EcParameters::NamedCurve(curve.oid())),
+                public_key: Some(&point),
+            }
+            .to_der()
+            .map_err(|_| CryptoError::PrivateKey)?;
             to_pkcs8(&PrivateKeyDer::Sec1(sec1.into()))?
         }
         other => return Err(CryptoError::KeyType(other.to_owned())),
@@ -532,16 +522,16 @@ pub fn cert_info(der: &[u8]) -> Result<CertInfo, CryptoError> {
     if let Ok(Some(eku)) = cert.extended_key_usage() {
         let e = eku.value;
         for (set, oid) in [
-            (e.server_auth, "1.3.6.1.5.5.7.3.1"),
-            (e.client_auth, "1.3.6.1.5.5.7.3.2"),
-            (e.code_signing, "1.3.6.1.5.5.7.3.3"),
-            (e.email_protection, "1.3.6.1.5.5.7.3.4"),
-            (e.time_stamping, "1.3.6.1.5.5.7.3.8"),
-            (e.ocsp_signing, "1.3.6.1.5.5.7.3.9"),
-            (e.any, "2.5.29.37.0"),
+            (e.server_auth, ID_KP_SERVER_AUTH),
+            (e.client_auth, ID_KP_CLIENT_AUTH),
+            (e.code_signing, ID_KP_CODE_SIGNING),
+            (e.email_protection, ID_KP_EMAIL_PROTECTION),
+            (e.time_stamping, ID_KP_TIME_STAMPING),
+            (e.ocsp_signing, ID_KP_OCSP_SIGNING),
+            (e.any, ANY_EXTENDED_KEY_USAGE),
         ] {
             if set {
-                ekus.push(oid.to_owned());
+                ekus.push(oid.to_string());
             }
         }
         ekus.extend(e.other.iter().map(|o| o.to_id_string()));
@@ -646,30 +636,16 @@ impl CertMaterial {
         })
     }
 
-    /// Reads a PFX with `password` (empty for none).
-    /// An empty password is tried both ways PKCS#12 spells it (see [`crate::pkcs12`]).
+    /// Reads a PFX with `password`; an empty one is tried both ways PKCS#12 spells "none" (the
+    /// terminated empty BMPString, and Key Vault's zero-length password), see `keyvol_pkcs12`.
     pub fn from_pfx(pfx: &[u8], password: &str) -> Result<Self, CryptoError> {
-        match p12_keystore::Pkcs12Archive::from_pkcs12(pfx, password) {
-            Ok(archive) => {
-                let key = archive.keys.first().ok_or(CryptoError::NoPrivateKey)?;
-                let certs = archive
-                    .certs
-                    .iter()
-                    .map(|c| c.cert.as_der().to_vec())
-                    .collect();
-                Self::assemble(key.key.as_der().to_vec(), certs)
-            }
-            Err(_) if password.is_empty() => {
-                let contents = crate::pkcs12::open_zero_length(pfx)?;
-                let key = contents
-                    .keys
-                    .into_iter()
-                    .next()
-                    .ok_or(CryptoError::NoPrivateKey)?;
-                Self::assemble(key, contents.certs)
-            }
-            Err(_) => Err(CryptoError::Pkcs12),
-        }
+        let contents = keyvol_pkcs12::open(pfx, password).map_err(|_| CryptoError::Pkcs12)?;
+        let key = contents
+            .keys
+            .first()
+            .ok_or(CryptoError::NoPrivateKey)?
+            .to_vec();
+        Self::assemble(key, contents.certs)
     }
 
     /// Reads PEM text holding one private key and one or more certificates, in any order.
@@ -999,13 +975,17 @@ mod tests {
 
     /// The private JWK of a P-384 key, as a client exporting it would write it.
     fn private_jwk(pkcs8: &[u8]) -> PrivateJwk {
+        private_ec_jwk(pkcs8, &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING)
+    }
+
+    /// The private JWK of an EC key on `alg`'s curve.
+    fn private_ec_jwk(
+        pkcs8: &[u8],
+        alg: &'static aws_lc_rs::signature::EcdsaSigningAlgorithm,
+    ) -> PrivateJwk {
         use aws_lc_rs::encoding::AsBigEndian;
         let public = jwk_from_pkcs8(pkcs8).expect("jwk");
-        let ec = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
-            &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-            pkcs8,
-        )
-        .expect("p384");
+        let ec = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8).expect("ec");
         let d: aws_lc_rs::encoding::EcPrivateKeyBin<'_> =
             ec.private_key().as_be_bytes().expect("d");
         PrivateJwk {
@@ -1038,6 +1018,53 @@ mod tests {
             ..private_jwk(&pkcs8)
         };
         assert_eq!(pkcs8_from_jwk(&public_only), Err(CryptoError::NoPrivateKey));
+    }
+
+    /// The private JWK of an RSA key, every member read back from its PKCS#1 structure.
+    fn private_rsa_jwk(pkcs8: &[u8]) -> PrivateJwk {
+        use der::Decode;
+        let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8).expect("pkcs8");
+        let rsa = pkcs1::RsaPrivateKeyRef::from_der(info.private_key.as_bytes()).expect("pkcs1");
+        let b64 = |u: pkcs1::UintRef<'_>| Some(URL_SAFE_NO_PAD.encode(u.as_bytes()));
+        PrivateJwk {
+            kty: Some("RSA".into()),
+            n: b64(rsa.modulus),
+            e: b64(rsa.public_exponent),
+            d: b64(rsa.private_exponent),
+            p: b64(rsa.prime1),
+            q: b64(rsa.prime2),
+            dp: b64(rsa.exponent1),
+            dq: b64(rsa.exponent2),
+            qi: b64(rsa.coefficient),
+            ..PrivateJwk::default()
+        }
+    }
+
+    #[test]
+    fn jwk_imports_rebuild_the_exact_pkcs8_of_the_key() {
+        let rsa = KeySpec::Rsa(2048).generate().expect("rsa");
+        assert_eq!(
+            pkcs8_from_jwk(&private_rsa_jwk(&rsa)).expect("rsa import"),
+            rsa
+        );
+        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+            let ec = KeySpec::Ec(curve).generate().expect("ec");
+            let alg = match curve {
+                Curve::P256 => &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                Curve::P384 => &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                Curve::P521 => &aws_lc_rs::signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+            };
+            let jwk = private_ec_jwk(&ec, alg);
+            assert_eq!(pkcs8_from_jwk(&jwk).expect("ec import"), ec, "{curve:?}");
+        }
+    }
+
+    #[test]
+    fn curves_are_found_by_their_dotted_oids() {
+        assert_eq!(Curve::from_oid("1.2.840.10045.3.1.7"), Some(Curve::P256));
+        assert_eq!(Curve::from_oid("1.3.132.0.34"), Some(Curve::P384));
+        assert_eq!(Curve::from_oid("1.3.132.0.35"), Some(Curve::P521));
+        assert_eq!(Curve::from_oid("1.3.132.0.10"), None, "secp256k1");
     }
 
     #[test]

@@ -20,10 +20,11 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::directory::{AuthError, Principal};
-use crate::server::{AppState, split_port};
+use crate::clientauth::AuthError;
+use crate::directory::Principal;
+use crate::observe::CallerTag;
+use crate::state::{AppState, split_port};
 use crate::store::unix_now;
-use crate::vault::CallerTag;
 
 /// `client_assertion_type` of federated and certificate credentials.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -44,8 +45,124 @@ fn form_or_error(
     })
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token`.
-pub async fn token_v2(
+/// What differs between Entra's v1 and v2 endpoints: where a token request names its resource,
+/// how the answer writes its numbers, and the version's own members of the OpenID
+/// configuration. Everything else is shared by [`token`] and [`openid_configuration`].
+pub trait EntraVersion {
+    /// The resource the token is for, or the error answer.
+    fn resource(form: &HashMap<String, String>) -> Result<String, Response>;
+    /// The token answer's body.
+    fn body(token: String, lifetime: i64, resource: &str) -> Value;
+    /// The OpenID configuration members of this version only; `base` is `https://<host>`.
+    fn openid_configuration(state: &AppState, base: &str, tenant: &str) -> Value;
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`: `scope` (`<resource>/.default`), numbers as numbers.
+pub struct V2;
+
+impl EntraVersion for V2 {
+    fn resource(form: &HashMap<String, String>) -> Result<String, Response> {
+        let Some(scope) = form.get("scope") else {
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'scope'.",
+            ));
+        };
+        scope
+            .split_whitespace()
+            .find_map(|s| s.strip_suffix("/.default"))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    1002012,
+                    "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+                )
+            })
+    }
+
+    fn body(token: String, lifetime: i64, _resource: &str) -> Value {
+        json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+        })
+    }
+
+    fn openid_configuration(_state: &AppState, base: &str, tenant: &str) -> Value {
+        let issuer_tenant = if META_TENANTS.iter().any(|t| t.eq_ignore_ascii_case(tenant)) {
+            "{tenantid}"
+        } else {
+            tenant
+        };
+        json!({
+            "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+            "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("{base}/{issuer_tenant}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+            "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+            "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
+            "rbac_url": "https://pas.windows.net",
+        })
+    }
+}
+
+/// `POST /{tenant}/oauth2/token`, the v1 form with `resource` (used by the FlexVolume era):
+/// numbers as strings, with `expires_on`, `not_before` and `resource`.
+pub struct V1;
+
+impl EntraVersion for V1 {
+    fn resource(form: &HashMap<String, String>) -> Result<String, Response> {
+        form.get("resource").cloned().ok_or_else(|| {
+            oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'resource'.",
+            )
+        })
+    }
+
+    fn body(token: String, lifetime: i64, resource: &str) -> Value {
+        let now = unix_now();
+        json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.to_string(),
+            "ext_expires_in": lifetime.to_string(),
+            "expires_on": (now + lifetime).to_string(),
+            "not_before": now.to_string(),
+            "resource": resource,
+            "access_token": token,
+        })
+    }
+
+    fn openid_configuration(state: &AppState, base: &str, tenant: &str) -> Value {
+        json!({
+            "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
+            "jwks_uri": format!("{base}/common/discovery/keys"),
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "scopes_supported": ["openid"],
+            "issuer": state.issuer.issuer(),
+            "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
+        })
+    }
+}
+
+/// The token endpoint of version `E`: checks the form, the tenant and the client credential,
+/// and issues.
+pub async fn token<E: EntraVersion>(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -56,29 +173,9 @@ pub async fn token_v2(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let resource = match form.get("scope") {
-        Some(scope) => match scope
-            .split_whitespace()
-            .find_map(|s| s.strip_suffix("/.default"))
-        {
-            Some(r) => r.to_owned(),
-            None => {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    1002012,
-                    "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
-                );
-            }
-        },
-        None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'scope'.",
-            );
-        }
+    let resource = match E::resource(&form) {
+        Ok(r) => r,
+        Err(r) => return r,
     };
     let host = AppState::request_host(&headers, &uri);
     let principal = match authenticate(&state, &tenant, &host, &form) {
@@ -87,61 +184,9 @@ pub async fn token_v2(
     };
     match state.issuer.issue_to(&principal, &resource) {
         Ok((token, lifetime)) => tagged(
-            Json(json!({
-                "token_type": "Bearer",
-                "expires_in": lifetime,
-                "ext_expires_in": lifetime,
-                "access_token": token,
-            }))
-            .into_response(),
+            Json(E::body(token, lifetime, &resource)).into_response(),
             &principal,
         ),
-        Err(_) => signing_failed(),
-    }
-}
-
-/// `POST /{tenant}/oauth2/token`, the v1 form with `resource` (used by the FlexVolume era).
-pub async fn token_v1(
-    State(state): State<Arc<AppState>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> Response {
-    let form = match form_or_error(form) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let Some(resource) = form.get("resource").cloned() else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'resource'.",
-        );
-    };
-    let host = AppState::request_host(&headers, &uri);
-    let principal = match authenticate(&state, &tenant, &host, &form) {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    match state.issuer.issue_to(&principal, &resource) {
-        Ok((token, lifetime)) => {
-            let now = unix_now();
-            tagged(
-                Json(json!({
-                    "token_type": "Bearer",
-                    "expires_in": lifetime.to_string(),
-                    "ext_expires_in": lifetime.to_string(),
-                    "expires_on": (now + lifetime).to_string(),
-                    "not_before": now.to_string(),
-                    "resource": resource,
-                    "access_token": token,
-                }))
-                .into_response(),
-                &principal,
-            )
-        }
         Err(_) => signing_failed(),
     }
 }
@@ -365,8 +410,10 @@ fn known_tenant(state: &AppState, tenant: &str) -> bool {
         || META_TENANTS.iter().any(|t| t.eq_ignore_ascii_case(tenant))
 }
 
-/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub async fn openid_configuration_v2(
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration` (`E` = [`V2`]) and
+/// `GET /{tenant}/.well-known/openid-configuration` (`E` = [`V1`]): the members both documents
+/// have, and the version's own.
+pub async fn openid_configuration<E: EntraVersion>(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -376,67 +423,23 @@ pub async fn openid_configuration_v2(
         return tenant_not_found(&tenant);
     }
     let base = format!("https://{}", AppState::request_host(&headers, &uri));
-    let issuer_tenant = if META_TENANTS.iter().any(|t| t.eq_ignore_ascii_case(&tenant)) {
-        "{tenantid}".to_owned()
-    } else {
-        tenant.clone()
-    };
-    Json(json!({
-        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+    let mut doc = json!({
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": format!("{base}/{issuer_tenant}/v2.0"),
-        "request_uri_parameter_supported": false,
-        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
-        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
-        "http_logout_supported": true,
-        "frontchannel_logout_supported": true,
-        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
-        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
-        "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
         "tenant_region_scope": "WW",
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
-        "rbac_url": "https://pas.windows.net",
-    }))
-    .into_response()
-}
-
-/// `GET /{tenant}/.well-known/openid-configuration`, the v1 document.
-pub async fn openid_configuration_v1(
-    State(state): State<Arc<AppState>>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    if !known_tenant(&state, &tenant) {
-        return tenant_not_found(&tenant);
+    });
+    if let (Some(doc), Value::Object(own)) = (
+        doc.as_object_mut(),
+        E::openid_configuration(&state, &base, &tenant),
+    ) {
+        doc.extend(own);
     }
-    let base = format!("https://{}", AppState::request_host(&headers, &uri));
-    Json(json!({
-        "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "jwks_uri": format!("{base}/common/discovery/keys"),
-        "response_modes_supported": ["query", "fragment", "form_post"],
-        "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
-        "scopes_supported": ["openid"],
-        "issuer": state.issuer.issuer(),
-        "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
-        "tenant_region_scope": "WW",
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
-    }))
-    .into_response()
+    Json(doc).into_response()
 }
 
 /// `GET /{tenant}/discovery/v2.0/keys` (and the v1 path): the token signing key.

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::directory::ImdsError;
-use crate::server::AppState;
+use crate::observe::CallerTag;
+use crate::state::AppState;
 use crate::store::unix_now;
-use crate::vault::CallerTag;
 
 fn imds_error(status: StatusCode, error: &str, description: &str) -> Response {
     (

@@ -1,54 +1,41 @@
-//! Key routes: create (RSA 2048/3072/4096, EC P-256/P-384/P-521), import a JWK with its private
-//! members, get (latest with or without the trailing slash, or a version), list keys and versions,
-//! update attributes, delete, and the deleted-key routes. Only public members ever leave the vault.
+//! Key routes: create (RSA 2048/3072/4096, EC P-256/P-384/P-521) and import a JWK with its
+//! private members; the rest (get, list, versions, update, delete and the deleted-key routes)
+//! are the shared ones of [`crate::objects`], given keys' bundles and what their PATCH may
+//! change (the permitted operations). Only public members ever leave the vault.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::Response;
+use axum::routing::{post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::ObjectKind;
-use crate::crypto::{self, KeySpec};
-use crate::server::AppState;
-use crate::store::{AttributeUpdate, Attributes, KeyVersion, Tags, new_version_id, unix_now};
-use crate::vault::{
-    ApiError, Caller, Ctx, WriteAttributes, attributes_json, check_usable, deleted_json, ok_json,
-    parse_body, put_tags, with_kv_headers,
+use crate::crypto::{self, KeySpec, PublicJwk, RSA_DEFAULT_OPS};
+use crate::objects::{self, Kind};
+use crate::reply::ok_json;
+use crate::state::AppState;
+use crate::store::{
+    AttributeUpdate, Attributes, KeyVersion, Table, Tags, Vault, new_version_id, unix_now,
 };
+use crate::vault::{ApiError, Caller, Ctx, WriteAttributes, attributes_json, parse_body, put_tags};
+
+/// Keys, for the shared routes.
+pub struct Keys;
 
 const KIND: ObjectKind = ObjectKind::Key;
 
-/// Operations a key may be given.
-const KNOWN_OPS: &[&str] = &[
-    "encrypt",
-    "decrypt",
-    "sign",
-    "verify",
-    "wrapKey",
-    "unwrapKey",
-    "import",
-    "export",
-];
+/// Operations a key may be given besides an RSA key's defaults (which hold every EC one).
+const OTHER_OPS: &[&str] = &["import", "export"];
 
 /// The key routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/keys", get(list))
-        .route("/keys/", get(list))
-        .route("/keys/{name}", get(get_latest).put(import).delete(delete))
-        .route("/keys/{name}/", get(get_latest).patch(patch_latest))
+    objects::routes::<Keys>()
+        .route("/keys/{name}", put(import))
         .route("/keys/{name}/create", post(create))
-        .route("/keys/{name}/versions", get(list_versions))
-        .route("/keys/{name}/{version}", get(get_version).patch(patch))
-        .route("/deletedkeys", get(list_deleted))
-        .route("/deletedkeys/{name}", get(get_deleted).delete(purge))
-        .route("/deletedkeys/{name}/recover", post(recover))
 }
 
 fn attributes(v: &KeyVersion) -> Value {
@@ -71,53 +58,107 @@ pub fn bundle(caller: &Caller, name: &str, v: &KeyVersion) -> Value {
     body
 }
 
-fn item(caller: &Caller, name: &str, v: &KeyVersion, with_version: bool) -> Value {
-    let kid = if with_version {
-        format!("{}/keys/{name}/{}", caller.base(), v.version)
-    } else {
-        format!("{}/keys/{name}", caller.base())
-    };
-    let mut body = json!({ "kid": kid, "attributes": attributes(v) });
-    put_tags(&mut body, &v.tags);
-    if v.managed {
-        body["managed"] = json!(true);
-    }
-    body
+/// The PATCH body of a key.
+#[derive(Deserialize)]
+pub struct PatchBody {
+    key_ops: Option<Vec<String>>,
+    #[serde(default)]
+    attributes: Option<WriteAttributes>,
+    #[serde(default)]
+    tags: Option<Tags>,
 }
 
-fn fetch(
-    ctx: &Ctx,
-    caller: &Caller,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Response, ApiError> {
-    let what = version.map_or_else(|| name.to_owned(), |v| format!("{name}/{v}"));
-    let found = ctx
+impl Kind for Keys {
+    type Version = KeyVersion;
+    type Patch = PatchBody;
+    const KIND: ObjectKind = KIND;
+    const UPDATE_PERMISSION: &'static str = "update";
+    const PATCH_BODY: &'static str = "KeyUpdateParameters object";
+    const DELETED_ITEMS_VERSIONED: bool = true;
+
+    fn table(vault: &Vault) -> &Table<KeyVersion> {
+        &vault.keys
+    }
+
+    fn table_mut(vault: &mut Vault) -> &mut Table<KeyVersion> {
+        &mut vault.keys
+    }
+
+    fn bundle(caller: &Caller, _vault: &Vault, name: &str, v: &KeyVersion) -> Value {
+        bundle(caller, name, v)
+    }
+
+    fn item(caller: &Caller, name: &str, v: &KeyVersion, with_version: bool) -> Value {
+        let kid = if with_version {
+            format!("{}/keys/{name}/{}", caller.base(), v.version)
+        } else {
+            format!("{}/keys/{name}", caller.base())
+        };
+        let mut body = json!({ "kid": kid, "attributes": attributes(v) });
+        put_tags(&mut body, &v.tags);
+        if v.managed {
+            body["managed"] = json!(true);
+        }
+        body
+    }
+
+    fn change(patch: PatchBody) -> Result<AttributeUpdate, ApiError> {
+        if let Some(ops) = &patch.key_ops {
+            check_ops(ops)?;
+        }
+        Ok(AttributeUpdate {
+            key_ops: patch.key_ops,
+            ..WriteAttributes::update(patch.attributes, patch.tags)
+        })
+    }
+}
+
+fn check_ops(ops: &[String]) -> Result<(), ApiError> {
+    let known = |o: &str| RSA_DEFAULT_OPS.contains(&o) || OTHER_OPS.contains(&o);
+    match ops.iter().find(|o| !known(o)) {
+        Some(bad) => Err(ApiError::BadParameter(format!(
+            "Invalid key operation '{bad}'."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A key version to store, created or imported.
+struct NewKey {
+    pkcs8: Vec<u8>,
+    jwk: PublicJwk,
+    /// The operations asked for; the type's defaults when absent.
+    key_ops: Option<Vec<String>>,
+    attributes: Option<WriteAttributes>,
+    tags: Option<Tags>,
+}
+
+/// Stores a new version (checking its operations) and answers its bundle.
+fn add_version(ctx: &Ctx, c: &Caller, name: &str, new: NewKey) -> Result<Response, ApiError> {
+    let key_ops = match new.key_ops {
+        Some(ops) => {
+            check_ops(&ops)?;
+            ops
+        }
+        None => new.jwk.default_ops(),
+    };
+    let attrs = new.attributes.unwrap_or_default();
+    let version = KeyVersion {
+        version: new_version_id(),
+        pkcs8: new.pkcs8,
+        jwk: new.jwk,
+        key_ops,
+        attributes: Attributes::new(attrs.enabled, attrs.nbf, attrs.exp, unix_now()),
+        tags: new.tags,
+        managed: false,
+        exportable: false,
+    };
+    let stored = ctx
         .state
         .store
-        .read(&caller.vault, |v| {
-            v.keys
-                .get(name)
-                .and_then(|e| e.find(version).map(|x| (e.name.clone(), x.clone())))
-        })
-        .map_err(|e| ApiError::from_store(e, KIND, &what))?;
-    let (stored, v) = found.ok_or_else(|| ApiError::NotFound {
-        kind: KIND,
-        what: what.clone(),
-    })?;
-    check_usable(KIND, &v.attributes, "get")?;
-    Ok(ok_json(bundle(caller, &stored, &v)))
-}
-
-async fn get_latest(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "get", &name, |c| fetch(&ctx, c, &name, None))
-}
-
-async fn get_version(ctx: Ctx, Path((name, version)): Path<(String, String)>) -> Response {
-    ctx.run_named(KIND, "get", &name, |c| {
-        let version = Some(version.as_str()).filter(|v| !v.is_empty());
-        fetch(&ctx, c, &name, version)
-    })
+        .write(&c.vault, |v| v.keys.add(name, version.clone()))
+        .map_err(|e| ApiError::from_store(e, KIND, name))?;
+    Ok(ok_json(bundle(c, &stored, &version)))
 }
 
 #[derive(Deserialize)]
@@ -131,15 +172,6 @@ struct CreateBody {
     attributes: Option<WriteAttributes>,
     #[serde(default)]
     tags: Option<Tags>,
-}
-
-fn check_ops(ops: &[String]) -> Result<(), ApiError> {
-    match ops.iter().find(|o| !KNOWN_OPS.contains(&o.as_str())) {
-        Some(bad) => Err(ApiError::BadParameter(format!(
-            "Invalid key operation '{bad}'."
-        ))),
-        None => Ok(()),
-    }
 }
 
 async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
@@ -157,30 +189,14 @@ async fn create(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
             .map_err(|e| ApiError::BadParameter(e.to_string()))?;
         let pkcs8 = spec.generate().map_err(|_| ApiError::Internal)?;
         let jwk = crypto::jwk_from_pkcs8(&pkcs8).map_err(|_| ApiError::Internal)?;
-        let key_ops = match body.key_ops {
-            Some(ops) => {
-                check_ops(&ops)?;
-                ops
-            }
-            None => jwk.default_ops(),
-        };
-        let attrs = body.attributes.unwrap_or_default();
-        let version = KeyVersion {
-            version: new_version_id(),
+        let new = NewKey {
             pkcs8,
             jwk,
-            key_ops,
-            attributes: Attributes::new(attrs.enabled, attrs.nbf, attrs.exp, unix_now()),
+            key_ops: body.key_ops,
+            attributes: body.attributes,
             tags: body.tags,
-            managed: false,
-            exportable: false,
         };
-        let stored = ctx
-            .state
-            .store
-            .write(&c.vault, |v| v.keys.add(&name, version.clone()))
-            .map_err(|e| ApiError::from_store(e, KIND, &name))?;
-        Ok(ok_json(bundle(c, &stored, &version)))
+        add_version(&ctx, c, &name, new)
     })
 }
 
@@ -202,227 +218,13 @@ async fn import(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
         let pkcs8 =
             crypto::pkcs8_from_jwk(&jwk).map_err(|e| ApiError::BadParameter(e.to_string()))?;
         let public = crypto::jwk_from_pkcs8(&pkcs8).map_err(|_| ApiError::Internal)?;
-        let key_ops = match jwk.key_ops {
-            Some(ops) => {
-                check_ops(&ops)?;
-                ops
-            }
-            None => public.default_ops(),
-        };
-        let attrs = body.attributes.unwrap_or_default();
-        let version = KeyVersion {
-            version: new_version_id(),
+        let new = NewKey {
             pkcs8,
             jwk: public,
-            key_ops,
-            attributes: Attributes::new(attrs.enabled, attrs.nbf, attrs.exp, unix_now()),
+            key_ops: jwk.key_ops,
+            attributes: body.attributes,
             tags: body.tags,
-            managed: false,
-            exportable: false,
         };
-        let stored = ctx
-            .state
-            .store
-            .write(&c.vault, |v| v.keys.add(&name, version.clone()))
-            .map_err(|e| ApiError::from_store(e, KIND, &name))?;
-        Ok(ok_json(bundle(c, &stored, &version)))
-    })
-}
-
-#[derive(Deserialize)]
-struct PatchBody {
-    key_ops: Option<Vec<String>>,
-    #[serde(default)]
-    attributes: Option<WriteAttributes>,
-    #[serde(default)]
-    tags: Option<Tags>,
-}
-
-fn do_patch(
-    ctx: &Ctx,
-    c: &Caller,
-    name: &str,
-    version: Option<&str>,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let body: PatchBody = parse_body(body, "KeyUpdateParameters object")?;
-    if let Some(ops) = &body.key_ops {
-        check_ops(ops)?;
-    }
-    let attrs = body.attributes.unwrap_or_default();
-    let change = AttributeUpdate {
-        enabled: attrs.enabled,
-        nbf: attrs.nbf,
-        exp: attrs.exp,
-        tags: body.tags,
-        content_type: None,
-        key_ops: body.key_ops,
-    };
-    let what = version.map_or_else(|| name.to_owned(), |v| format!("{name}/{v}"));
-    let (stored, v) = ctx
-        .state
-        .store
-        .write(&c.vault, |vault| {
-            vault.keys.update(name, version, &change, unix_now())
-        })
-        .map_err(|e| ApiError::from_store(e, KIND, &what))?;
-    Ok(ok_json(bundle(c, &stored, &v)))
-}
-
-async fn patch(ctx: Ctx, Path((name, version)): Path<(String, String)>, body: Bytes) -> Response {
-    ctx.run_named(KIND, "update", &name, |c| {
-        let version = Some(version.as_str()).filter(|v| !v.is_empty());
-        do_patch(&ctx, c, &name, version, &body)
-    })
-}
-
-async fn patch_latest(ctx: Ctx, Path(name): Path<String>, body: Bytes) -> Response {
-    ctx.run_named(KIND, "update", &name, |c| {
-        do_patch(&ctx, c, &name, None, &body)
-    })
-}
-
-async fn list(ctx: Ctx) -> Response {
-    ctx.run(KIND, "list", |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                v.keys
-                    .live
-                    .values()
-                    .filter_map(|e| e.latest().map(|l| item(c, &e.name, l, false)))
-                    .collect::<Vec<_>>()
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, ""))?;
-        ctx.list_page(c, items)
-    })
-}
-
-async fn list_versions(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "list", &name, |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                v.keys.get(&name).map(|e| {
-                    e.listed()
-                        .into_iter()
-                        .map(|x| item(c, &e.name, x, true))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, &name))?
-            .ok_or_else(|| ApiError::NotFound {
-                kind: KIND,
-                what: name.clone(),
-            })?;
-        ctx.list_page(c, items)
-    })
-}
-
-fn deleted_bundle(c: &Caller, d: &crate::store::Deleted<KeyVersion>) -> Value {
-    let base = d
-        .entry
-        .latest()
-        .map(|l| bundle(c, &d.entry.name, l))
-        .unwrap_or_else(|| json!({}));
-    deleted_json(
-        base,
-        c,
-        KIND,
-        &d.entry.name,
-        d.deleted_date,
-        d.scheduled_purge_date,
-    )
-}
-
-async fn delete(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "delete", &name, |c| {
-        let deleted = ctx.state.store.write(&c.vault, |v| {
-            if v.keys
-                .get(&name)
-                .and_then(|e| e.latest())
-                .is_some_and(|l| l.managed)
-            {
-                return Err(ApiError::BadParameter(format!(
-                    "Key {name} is managed by a certificate; delete the certificate instead."
-                )));
-            }
-            v.keys
-                .delete(&name, unix_now())
-                .map_err(|e| ApiError::from_store(e, KIND, &name))
-        })?;
-        Ok(ok_json(deleted_bundle(c, &deleted)))
-    })
-}
-
-async fn get_deleted(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "get", &name, |c| {
-        ctx.state
-            .store
-            .read(&c.vault, |v| {
-                v.keys.get_deleted(&name).map(|d| deleted_bundle(c, d))
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, &name))?
-            .map(ok_json)
-            .ok_or(ApiError::DeletedNotFound {
-                kind: KIND,
-                name: name.clone(),
-            })
-    })
-}
-
-async fn list_deleted(ctx: Ctx) -> Response {
-    ctx.run(KIND, "list", |c| {
-        let items = ctx
-            .state
-            .store
-            .read(&c.vault, |v| {
-                v.keys
-                    .deleted
-                    .values()
-                    .map(|d| {
-                        let mut b = deleted_bundle(c, d);
-                        if let Some(key) = b.get("key").and_then(|k| k.get("kid")).cloned() {
-                            b["kid"] = key;
-                        }
-                        if let Some(o) = b.as_object_mut() {
-                            o.remove("key");
-                        }
-                        b
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .map_err(|e| ApiError::from_store(e, KIND, ""))?;
-        ctx.list_page(c, items)
-    })
-}
-
-async fn purge(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "purge", &name, |c| {
-        ctx.state
-            .store
-            .write(&c.vault, |v| v.keys.purge(&name))
-            .map_err(|_| ApiError::DeletedNotFound {
-                kind: KIND,
-                name: name.clone(),
-            })?;
-        Ok(with_kv_headers(StatusCode::NO_CONTENT.into_response()))
-    })
-}
-
-async fn recover(ctx: Ctx, Path(name): Path<String>) -> Response {
-    ctx.run_named(KIND, "recover", &name, |c| {
-        let entry = ctx
-            .state
-            .store
-            .write(&c.vault, |v| v.keys.recover(&name))
-            .map_err(|_| ApiError::DeletedNotFound {
-                kind: KIND,
-                name: name.clone(),
-            })?;
-        let latest = entry.latest().ok_or(ApiError::Internal)?;
-        Ok(ok_json(bundle(c, &entry.name, latest)))
+        add_version(&ctx, c, &name, new)
     })
 }

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -15,32 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::server::AppState;
+use crate::observe::CallerTag;
+use crate::state::AppState;
 use crate::store::unix_now;
-use crate::vault::CallerTag;
-
-/// Calls still to be answered "not ready".
-#[derive(Debug, Default)]
-pub struct NotReady(AtomicU64);
-
-impl NotReady {
-    /// Sets the count.
-    pub fn set(&self, n: u64) {
-        self.0.store(n, Ordering::SeqCst);
-    }
-
-    /// The count left.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// Takes one if any is left.
-    fn take(&self) -> bool {
-        self.0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-    }
-}
 
 /// NMI's errors are `http.Error` text: the message and a newline.
 fn text(status: StatusCode, message: &str) -> Response {
@@ -110,19 +86,4 @@ pub async fn token(
     .into_response();
     resp.extensions_mut().insert(CallerTag(identity.client_id));
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn not_ready_answers_exactly_n_times() {
-        let n = NotReady::default();
-        n.set(2);
-        assert!(n.take());
-        assert!(n.take());
-        assert!(!n.take());
-        assert_eq!(n.get(), 0);
-    }
 }

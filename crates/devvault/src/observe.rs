@@ -17,7 +17,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::faults::{Decision, Faults};
-use crate::vault::{CallerTag, kv_error};
+use crate::reply::kv_error;
+
+/// The identity behind a request, as the response extension the counters read.
+#[derive(Debug, Clone)]
+pub struct CallerTag(pub String);
 
 /// Status recorded for a dropped connection.
 pub const DROPPED: u16 = 0;

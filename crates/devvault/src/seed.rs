@@ -48,7 +48,7 @@ use serde::Deserialize;
 
 use crate::certpolicy;
 use crate::crypto::{self, CertMaterial, KeySpec};
-use crate::secrets::check_limits;
+use crate::limits::{check_limits, valid_object_name, valid_vault_name, valid_version};
 use crate::store::{
     Attributes, KeyVersion, NewCertVersion, NewSecret, Store, StoreError, Tags, unix_now,
 };
@@ -82,12 +82,25 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SeedError {
     }
 }
 
+/// `Debug` showing only the field that names the entry: the rest may be secret (client secrets,
+/// values, private keys, PFX passwords).
+macro_rules! debug_naming_only {
+    ($type:ident, $field:ident) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    .field(stringify!($field), &self.$field)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 /// A whole seed.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Seed {
     /// Directory (tenant) id the vault and token endpoint use.
-    #[serde(default)]
     pub tenant_id: Option<String>,
     /// Applications (service principals).
     #[serde(default)]
@@ -116,7 +129,6 @@ pub struct SeedClient {
     #[serde(default)]
     pub client_secret: String,
     /// Object id (defaults to the client id).
-    #[serde(default)]
     pub object_id: Option<String>,
     /// Federated identity credentials.
     #[serde(default)]
@@ -127,13 +139,7 @@ pub struct SeedClient {
     pub certificates: Vec<String>,
 }
 
-impl std::fmt::Debug for SeedClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeedClient")
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
+debug_naming_only!(SeedClient, client_id);
 
 /// A federated identity credential: tokens from `issuer` about `subject` for `audience`.
 #[derive(Debug, Clone, Deserialize)]
@@ -144,7 +150,6 @@ pub struct SeedFederatedCredential {
     /// Subject, matched exactly against `sub`.
     pub subject: String,
     /// Audience (default `api://AzureADTokenExchange`).
-    #[serde(default)]
     pub audience: Option<String>,
 }
 
@@ -164,10 +169,8 @@ pub struct SeedManagedIdentity {
     /// Client id.
     pub client_id: String,
     /// Object (principal) id (defaults to the client id).
-    #[serde(default)]
     pub object_id: Option<String>,
     /// ARM resource id of a user-assigned identity.
-    #[serde(default)]
     pub resource_id: Option<String>,
     /// True for the system-assigned identity (at most one).
     #[serde(default)]
@@ -184,7 +187,6 @@ pub struct SeedPodIdentity {
     /// Pod namespace.
     pub namespace: String,
     /// Pod name; absent means every pod in the namespace.
-    #[serde(default)]
     pub pod_name: Option<String>,
     /// Client id of the identity.
     pub client_id: String,
@@ -197,10 +199,8 @@ pub struct SeedIssuer {
     /// Issuer URL.
     pub issuer: String,
     /// A public key (SPKI PEM, RSA or EC).
-    #[serde(default)]
     pub public_key_pem: Option<String>,
     /// A JSON Web Key Set.
-    #[serde(default)]
     pub jwks: Option<serde_json::Value>,
 }
 
@@ -211,7 +211,6 @@ pub struct SeedVault {
     /// Vault name (3-24 of `0-9a-zA-Z-`).
     pub name: String,
     /// Who may do what; absent means every identity may do everything.
-    #[serde(default)]
     pub access_policies: Option<Vec<SeedAccessPolicy>>,
     /// Secrets in the vault.
     #[serde(default)]
@@ -250,35 +249,24 @@ pub struct SeedSecret {
     /// Secret name (1-127 of `0-9a-zA-Z-`).
     pub name: String,
     /// Shorthand for a single version.
-    #[serde(default)]
     pub value: Option<String>,
     /// Content type for the shorthand form (and default for versions).
-    #[serde(default)]
     pub content_type: Option<String>,
     /// Tags for the shorthand form.
     #[serde(default)]
     pub tags: Tags,
     /// Enabled flag for the shorthand form.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// Not-before (Unix seconds) for the shorthand form.
-    #[serde(default)]
     pub nbf: Option<i64>,
     /// Expiry (Unix seconds) for the shorthand form.
-    #[serde(default)]
     pub exp: Option<i64>,
     /// Versions, oldest first.
     #[serde(default)]
     pub versions: Vec<SeedSecretVersion>,
 }
 
-impl std::fmt::Debug for SeedSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeedSecret")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+debug_naming_only!(SeedSecret, name);
 
 /// One version of a secret.
 #[derive(Clone, Deserialize)]
@@ -287,19 +275,14 @@ pub struct SeedSecretVersion {
     /// The value.
     pub value: String,
     /// A fixed version id (32 lowercase hex); generated when absent.
-    #[serde(default)]
     pub version: Option<String>,
     /// Content type.
-    #[serde(default)]
     pub content_type: Option<String>,
     /// Whether the version is enabled (default true).
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// Not-before.
-    #[serde(default)]
     pub nbf: Option<i64>,
     /// Expiry.
-    #[serde(default)]
     pub exp: Option<i64>,
     /// Tags.
     #[serde(default)]
@@ -313,38 +296,25 @@ pub struct SeedKey {
     /// Key name.
     pub name: String,
     /// `RSA` (default) or `EC`.
-    #[serde(default)]
     pub kty: Option<String>,
     /// RSA size (2048 default, 3072, 4096).
-    #[serde(default)]
     pub key_size: Option<u32>,
     /// EC curve (P-256 default, P-384, P-521).
-    #[serde(default)]
     pub crv: Option<String>,
     /// A private key to use instead of generating one (PKCS#8, PKCS#1 or SEC1 PEM).
-    #[serde(default)]
     pub private_key_pem: Option<String>,
     /// Permitted operations (the type's defaults when absent).
-    #[serde(default)]
     pub key_ops: Option<Vec<String>>,
     /// Fixed version id.
-    #[serde(default)]
     pub version: Option<String>,
     /// Enabled flag.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// Tags.
     #[serde(default)]
     pub tags: Tags,
 }
 
-impl std::fmt::Debug for SeedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeedKey")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+debug_naming_only!(SeedKey, name);
 
 /// A certificate: generated (self-signed, or under a generated chain), or given as PFX or PEM.
 #[derive(Clone, Deserialize)]
@@ -353,57 +323,40 @@ pub struct SeedCertificate {
     /// Certificate name.
     pub name: String,
     /// Subject for generated certificates (default `CN=<name>`).
-    #[serde(default)]
     pub subject: Option<String>,
     /// DNS names for generated certificates.
     #[serde(default)]
     pub dns_names: Vec<String>,
     /// Validity of generated certificates in months (default 12).
-    #[serde(default)]
     pub validity_months: Option<u32>,
     /// Key type of generated certificates (`RSA` default, `EC`).
-    #[serde(default)]
     pub kty: Option<String>,
     /// RSA size of generated certificates.
-    #[serde(default)]
     pub key_size: Option<u32>,
     /// Curve of generated EC certificates.
-    #[serde(default)]
     pub crv: Option<String>,
     /// Generate the leaf under a fresh intermediate and root instead of self-signing.
     #[serde(default)]
     pub chain: bool,
     /// The backing secret's content type (`application/x-pkcs12` default, or
     /// `application/x-pem-file`).
-    #[serde(default)]
     pub content_type: Option<String>,
     /// A PFX to import, base64.
-    #[serde(default)]
     pub pfx: Option<String>,
     /// The PFX's password.
-    #[serde(default)]
     pub password: Option<String>,
     /// A PEM (private key and certificates) to import.
-    #[serde(default)]
     pub pem: Option<String>,
     /// Fixed version id.
-    #[serde(default)]
     pub version: Option<String>,
     /// Enabled flag.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// Tags.
     #[serde(default)]
     pub tags: Tags,
 }
 
-impl std::fmt::Debug for SeedCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SeedCertificate")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+debug_naming_only!(SeedCertificate, name);
 
 impl Seed {
     /// Parses and checks a seed.
@@ -456,48 +409,9 @@ impl Seed {
                     ),
                 ));
             }
-            let names = v
-                .secrets
-                .iter()
-                .map(|s| ("secrets", &s.name))
-                .chain(v.keys.iter().map(|k| ("keys", &k.name)))
-                .chain(v.certificates.iter().map(|c| ("certificates", &c.name)));
-            for (j, (kind, name)) in names.enumerate() {
-                if !valid_object_name(name) {
-                    return Err(invalid(
-                        format!("vaults[{i}].{kind}: object {j}"),
-                        format!("{name:?} must be 1-127 characters of 0-9, a-z, A-Z and '-'"),
-                    ));
-                }
-            }
-            for (j, s) in v.secrets.iter().enumerate() {
-                let field = format!("vaults[{i}].secrets[{j}]");
-                if s.value.is_some() != s.versions.is_empty() {
-                    return Err(invalid(field, "give either value or versions"));
-                }
-                check_limits(s.value.as_deref(), s.content_type.as_deref())
-                    .map_err(|e| invalid(&field, e.to_string()))?;
-                for (k, ver) in s.versions.iter().enumerate() {
-                    if let Some(id) = &ver.version
-                        && !valid_version(id)
-                    {
-                        return Err(invalid(
-                            format!("{field}.versions[{k}].version"),
-                            "must be 32 lowercase hex characters",
-                        ));
-                    }
-                    check_limits(Some(&ver.value), ver.content_type.as_deref())
-                        .map_err(|e| invalid(format!("{field}.versions[{k}]"), e.to_string()))?;
-                }
-            }
-            for (j, c) in v.certificates.iter().enumerate() {
-                if c.pfx.is_some() && c.pem.is_some() {
-                    return Err(invalid(
-                        format!("vaults[{i}].certificates[{j}]"),
-                        "give at most one of pfx and pem",
-                    ));
-                }
-            }
+            check_objects(i, &v.secrets)?;
+            check_objects(i, &v.keys)?;
+            check_objects(i, &v.certificates)?;
         }
         Ok(())
     }
@@ -509,54 +423,158 @@ impl Seed {
             if !store.add_vault(&v.name) {
                 continue;
             }
-            let vault = &v.name;
-            for (j, s) in v.secrets.iter().enumerate() {
-                let versions: Vec<NewSecret> = match &s.value {
-                    Some(value) => vec![NewSecret {
-                        value: value.clone(),
-                        content_type: s.content_type.clone(),
-                        tags: non_empty(&s.tags),
-                        enabled: s.enabled,
-                        nbf: s.nbf,
-                        exp: s.exp,
-                        version: None,
-                    }],
-                    None => s
-                        .versions
-                        .iter()
-                        .map(|ver| NewSecret {
-                            value: ver.value.clone(),
-                            content_type: ver
-                                .content_type
-                                .clone()
-                                .or_else(|| s.content_type.clone()),
-                            enabled: ver.enabled,
-                            nbf: ver.nbf,
-                            exp: ver.exp,
-                            tags: non_empty(&ver.tags),
-                            version: ver.version.clone(),
-                        })
-                        .collect(),
-                };
-                for new in versions {
-                    store
-                        .set_secret(vault, &s.name, new)
-                        .map_err(|e| invalid(format!("vaults[{i}].secrets[{j}]"), e.to_string()))?;
-                }
-            }
-            for (j, k) in v.keys.iter().enumerate() {
-                let field = format!("vaults[{i}].keys[{j}]");
-                let version = key_version(k).map_err(|reason| invalid(&field, reason))?;
-                store
-                    .write(vault, |vt| vt.keys.add(&k.name, version).map(|_| ()))
-                    .map_err(|e: StoreError| invalid(&field, e.to_string()))?;
-            }
-            for (j, c) in v.certificates.iter().enumerate() {
-                let field = format!("vaults[{i}].certificates[{j}]");
-                seed_certificate(store, vault, c).map_err(|reason| invalid(&field, reason))?;
-            }
+            seed_objects(store, i, &v.name, &v.secrets)?;
+            seed_objects(store, i, &v.name, &v.keys)?;
+            seed_objects(store, i, &v.name, &v.certificates)?;
         }
         Ok(())
+    }
+}
+
+/// What the seed's three object kinds share: a name under a kind's key, rules of their own,
+/// and how each goes into the store. [`Seed::check`] and [`Seed::populate`] walk every kind the
+/// same way through it; errors name the object as `vaults[i].<kind>[j]`.
+trait SeedObject {
+    /// The kind's key under a vault (`secrets`).
+    const KIND: &'static str;
+    /// The object's name.
+    fn name(&self) -> &str;
+    /// Checks the kind's own rules (beyond the name); `field` is the object's path.
+    fn check(&self, _field: &str) -> Result<(), SeedError> {
+        Ok(())
+    }
+    /// Adds the object to `vault`.
+    fn seed(&self, store: &Store, vault: &str) -> Result<(), String>;
+}
+
+/// Checks every object of one kind in vault `i`.
+fn check_objects<T: SeedObject>(i: usize, objects: &[T]) -> Result<(), SeedError> {
+    for (j, o) in objects.iter().enumerate() {
+        let field = format!("vaults[{i}].{}[{j}]", T::KIND);
+        if !valid_object_name(o.name()) {
+            return Err(invalid(
+                format!("{field}.name"),
+                format!(
+                    "{:?} must be 1-127 characters of 0-9, a-z, A-Z and '-'",
+                    o.name()
+                ),
+            ));
+        }
+        o.check(&field)?;
+    }
+    Ok(())
+}
+
+/// Adds every object of one kind to vault `i`, named `vault`.
+fn seed_objects<T: SeedObject>(
+    store: &Store,
+    i: usize,
+    vault: &str,
+    objects: &[T],
+) -> Result<(), SeedError> {
+    for (j, o) in objects.iter().enumerate() {
+        o.seed(store, vault)
+            .map_err(|reason| invalid(format!("vaults[{i}].{}[{j}]", T::KIND), reason))?;
+    }
+    Ok(())
+}
+
+impl SeedObject for SeedSecret {
+    const KIND: &'static str = "secrets";
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, field: &str) -> Result<(), SeedError> {
+        if self.value.is_some() != self.versions.is_empty() {
+            return Err(invalid(field, "give either value or versions"));
+        }
+        check_limits(self.value.as_deref(), self.content_type.as_deref())
+            .map_err(|e| invalid(field, e.to_string()))?;
+        for (k, ver) in self.versions.iter().enumerate() {
+            if let Some(id) = &ver.version
+                && !valid_version(id)
+            {
+                return Err(invalid(
+                    format!("{field}.versions[{k}].version"),
+                    "must be 32 lowercase hex characters",
+                ));
+            }
+            check_limits(Some(&ver.value), ver.content_type.as_deref())
+                .map_err(|e| invalid(format!("{field}.versions[{k}]"), e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn seed(&self, store: &Store, vault: &str) -> Result<(), String> {
+        let versions: Vec<NewSecret> = match &self.value {
+            Some(value) => vec![NewSecret {
+                value: value.clone(),
+                content_type: self.content_type.clone(),
+                tags: non_empty(&self.tags),
+                enabled: self.enabled,
+                nbf: self.nbf,
+                exp: self.exp,
+                version: None,
+            }],
+            None => self
+                .versions
+                .iter()
+                .map(|ver| NewSecret {
+                    value: ver.value.clone(),
+                    content_type: ver
+                        .content_type
+                        .clone()
+                        .or_else(|| self.content_type.clone()),
+                    enabled: ver.enabled,
+                    nbf: ver.nbf,
+                    exp: ver.exp,
+                    tags: non_empty(&ver.tags),
+                    version: ver.version.clone(),
+                })
+                .collect(),
+        };
+        for new in versions {
+            store
+                .set_secret(vault, &self.name, new)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+impl SeedObject for SeedKey {
+    const KIND: &'static str = "keys";
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn seed(&self, store: &Store, vault: &str) -> Result<(), String> {
+        let version = key_version(self)?;
+        store
+            .write(vault, |vt| vt.keys.add(&self.name, version).map(|_| ()))
+            .map_err(|e: StoreError| e.to_string())
+    }
+}
+
+impl SeedObject for SeedCertificate {
+    const KIND: &'static str = "certificates";
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, field: &str) -> Result<(), SeedError> {
+        if self.pfx.is_some() && self.pem.is_some() {
+            return Err(invalid(field, "give at most one of pfx and pem"));
+        }
+        Ok(())
+    }
+
+    fn seed(&self, store: &Store, vault: &str) -> Result<(), String> {
+        seed_certificate(store, vault, self)
     }
 }
 
@@ -658,23 +676,6 @@ fn non_empty(tags: &Tags) -> Option<Tags> {
     Some(tags.clone()).filter(|t| !t.is_empty())
 }
 
-/// Key Vault's vault name rule: 3-24 of `0-9a-zA-Z-`.
-pub fn valid_vault_name(name: &str) -> bool {
-    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// Key Vault's object name rule: 1-127 of `0-9a-zA-Z-`.
-pub fn valid_object_name(name: &str) -> bool {
-    (1..=127).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// A version id as the service makes them: 32 lowercase hex characters.
-pub fn valid_version(v: &str) -> bool {
-    v.len() == 32
-        && v.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,8 +700,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_object_name_is_reported_at_its_index_within_its_kind() {
+        let err = Seed::from_yaml(
+            "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    value: v\n  keys:\n  - name: k\n  - name: bad_name\n",
+        )
+        .expect_err("bad key name");
+        assert!(
+            err.to_string().starts_with("seed vaults[0].keys[1].name:"),
+            "{err}"
+        );
+        let err = Seed::from_yaml(
+            "vaults:\n- name: kv1\n  certificates:\n  - name: c\n    pfx: AA==\n    pem: x\n",
+        )
+        .expect_err("pfx and pem");
+        assert!(
+            err.to_string()
+                .starts_with("seed vaults[0].certificates[0]:"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_beyond_the_services_limits_are_refused_without_echoing_them() {
-        let big = "q".repeat(crate::secrets::MAX_VALUE_CHARS + 1);
+        let big = "q".repeat(crate::limits::MAX_VALUE_CHARS + 1);
         let err = Seed::from_yaml(&format!(
             "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    value: {big}\n"
         ))
@@ -710,7 +732,7 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("qqqq"), "{err}");
-        let long_type = "t".repeat(crate::secrets::MAX_CONTENT_TYPE_CHARS + 1);
+        let long_type = "t".repeat(crate::limits::MAX_CONTENT_TYPE_CHARS + 1);
         let err = Seed::from_yaml(&format!(
             "vaults:\n- name: kv1\n  secrets:\n  - name: s\n    versions:\n    - value: v\n      contentType: {long_type}\n"
         ))

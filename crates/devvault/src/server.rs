@@ -1,13 +1,14 @@
-//! Starting and stopping a dev vault: configuration, the shared state, the routers, the HTTPS
-//! listener (Key Vault, Entra ID, IMDS, admin) and the optional plain-HTTP identity listener
-//! (IMDS and NMI, as a node's 169.254.169.254 and NMI's port 2579 are plain HTTP).
+//! Starting and stopping a dev vault: configuration, building the shared [`AppState`], the
+//! routers, the HTTPS listener (Key Vault, Entra ID, IMDS, admin) and the optional plain-HTTP
+//! identity listener (IMDS and NMI, as a node's 169.254.169.254 and NMI's port 2579 are plain
+//! HTTP).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -16,10 +17,10 @@ use axum_server::tls_rustls::RustlsConfig;
 use crate::access::AccessPolicies;
 use crate::directory::Directory;
 use crate::faults::{FaultError, FaultRule, Faults};
-use crate::nmi::NotReady;
 use crate::observe::{Counters, Observed};
 use crate::persist::{Db, PersistError};
 use crate::seed::{Seed, SeedError};
+use crate::state::{AppState, NotReady};
 use crate::store::Store;
 use crate::tls::CaKeys;
 use crate::token::TokenIssuer;
@@ -122,72 +123,6 @@ pub enum DevVaultError {
     },
 }
 
-/// State shared by every handler.
-pub struct AppState {
-    /// Objects.
-    pub store: Store,
-    /// Token minting and checking.
-    pub issuer: TokenIssuer,
-    /// Applications, managed identities, pod bindings, trusted issuers.
-    pub directory: Directory,
-    /// Access policies per vault.
-    pub policies: AccessPolicies,
-    /// Vault DNS suffix.
-    pub vault_suffix: String,
-    /// Authority URL for challenges.
-    pub authority: String,
-    /// Fault rules.
-    pub faults: Arc<Faults>,
-    /// Request counters.
-    pub counters: Arc<Counters>,
-    /// NMI calls still to answer "not ready".
-    pub nmi_not_ready: NotReady,
-}
-
-impl AppState {
-    /// The host (with port, if any) the client addressed.
-    pub fn request_host(headers: &HeaderMap, uri: &Uri) -> String {
-        uri.authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                headers
-                    .get(axum::http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default()
-    }
-
-    /// The vault a request is for: `<name>.<suffix>`, or the only vault when addressed by IP or
-    /// `localhost`.
-    pub fn vault_for_host(&self, host: &str) -> Option<String> {
-        let name = split_port(host).0.to_ascii_lowercase();
-        let suffix = format!(".{}", self.vault_suffix.to_ascii_lowercase());
-        if let Some(vault) = name.strip_suffix(&suffix) {
-            return Some(vault.to_owned());
-        }
-        let names = self.store.vault_names();
-        if names.len() == 1 {
-            names.into_iter().next()
-        } else {
-            None
-        }
-    }
-}
-
-/// Splits `host:port` (or `[v6]:port`) into host and port.
-pub fn split_port(host: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = host.strip_prefix('[')
-        && let Some((h, p)) = rest.split_once(']')
-    {
-        return (h, p.strip_prefix(':').and_then(|p| p.parse().ok()));
-    }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
-        _ => (host, None),
-    }
-}
-
 fn observed(state: &AppState) -> Arc<Observed> {
     Arc::new(Observed {
         faults: state.faults.clone(),
@@ -198,15 +133,18 @@ fn observed(state: &AppState) -> Arc<Observed> {
 /// The HTTPS router: Key Vault, Entra ID, IMDS and (when `admin`) the admin API.
 pub fn router(state: Arc<AppState>, admin: bool) -> Router {
     let served = Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(entra::token_v2))
-        .route("/{tenant}/oauth2/token", post(entra::token_v1))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(entra::token::<entra::V2>),
+        )
+        .route("/{tenant}/oauth2/token", post(entra::token::<entra::V1>))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(entra::openid_configuration_v2),
+            get(entra::openid_configuration::<entra::V2>),
         )
         .route(
             "/{tenant}/.well-known/openid-configuration",
-            get(entra::openid_configuration_v1),
+            get(entra::openid_configuration::<entra::V1>),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(entra::keys))
         .route("/common/discovery/keys", get(entra::keys))
@@ -444,24 +382,5 @@ impl RunningDevVault {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_split_for_names_and_ips() {
-        assert_eq!(
-            split_port("kv.vault.azure.net:8443"),
-            ("kv.vault.azure.net", Some(8443))
-        );
-        assert_eq!(
-            split_port("kv.vault.azure.net"),
-            ("kv.vault.azure.net", None)
-        );
-        assert_eq!(split_port("[::1]:443"), ("::1", Some(443)));
-        assert_eq!(split_port("127.0.0.1:1"), ("127.0.0.1", Some(1)));
     }
 }

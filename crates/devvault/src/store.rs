@@ -18,8 +18,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, CertMaterial, PublicJwk};
+use crate::limits::valid_object_name;
 use crate::persist::{Db, PersistError};
-use crate::seed::valid_object_name;
 
 /// Tags of an object.
 pub type Tags = BTreeMap<String, String>;
@@ -92,35 +92,55 @@ pub struct AttributeUpdate {
     pub key_ops: Option<Vec<String>>,
 }
 
-/// What every version type offers the generic table operations.
+/// What every version type offers the generic table operations (and the generic routes in
+/// [`crate::objects`]).
 pub trait Version: Clone {
     /// The version id.
     fn id(&self) -> &str;
     /// Attributes.
     fn attributes(&self) -> &Attributes;
-    /// Applies a PATCH.
-    fn update(&mut self, change: &AttributeUpdate, now: i64);
+    /// Attributes and tags, to change.
+    fn attributes_and_tags(&mut self) -> (&mut Attributes, &mut Option<Tags>);
+    /// True when the version belongs to a certificate (its key or secret).
+    fn managed(&self) -> bool {
+        false
+    }
+    /// Applies what a PATCH may change beyond attributes and tags.
+    fn update_own(&mut self, _change: &AttributeUpdate) {}
+
+    /// Applies a PATCH: attributes, tags, then the type's own members.
+    fn update(&mut self, change: &AttributeUpdate, now: i64) {
+        let (attrs, tags) = self.attributes_and_tags();
+        if let Some(e) = change.enabled {
+            attrs.enabled = e;
+        }
+        if change.nbf.is_some() {
+            attrs.nbf = change.nbf;
+        }
+        if change.exp.is_some() {
+            attrs.exp = change.exp;
+        }
+        if let Some(t) = &change.tags {
+            *tags = Some(t.clone());
+        }
+        attrs.updated = now;
+        self.update_own(change);
+    }
 }
 
-fn apply_common(
-    attrs: &mut Attributes,
-    tags: &mut Option<Tags>,
-    change: &AttributeUpdate,
-    now: i64,
-) {
-    if let Some(e) = change.enabled {
-        attrs.enabled = e;
-    }
-    if change.nbf.is_some() {
-        attrs.nbf = change.nbf;
-    }
-    if change.exp.is_some() {
-        attrs.exp = change.exp;
-    }
-    if let Some(t) = &change.tags {
-        *tags = Some(t.clone());
-    }
-    attrs.updated = now;
+/// The [`Version`] accessors, the same in every version type (`version`, `attributes`, `tags`).
+macro_rules! version_accessors {
+    () => {
+        fn id(&self) -> &str {
+            &self.version
+        }
+        fn attributes(&self) -> &Attributes {
+            &self.attributes
+        }
+        fn attributes_and_tags(&mut self) -> (&mut Attributes, &mut Option<Tags>) {
+            (&mut self.attributes, &mut self.tags)
+        }
+    };
 }
 
 /// One version of a secret.
@@ -151,14 +171,11 @@ impl std::fmt::Debug for SecretVersion {
 }
 
 impl Version for SecretVersion {
-    fn id(&self) -> &str {
-        &self.version
+    version_accessors!();
+    fn managed(&self) -> bool {
+        self.managed
     }
-    fn attributes(&self) -> &Attributes {
-        &self.attributes
-    }
-    fn update(&mut self, change: &AttributeUpdate, now: i64) {
-        apply_common(&mut self.attributes, &mut self.tags, change, now);
+    fn update_own(&mut self, change: &AttributeUpdate) {
         if let Some(ct) = &change.content_type {
             self.content_type = Some(ct.clone());
         }
@@ -198,14 +215,11 @@ impl std::fmt::Debug for KeyVersion {
 }
 
 impl Version for KeyVersion {
-    fn id(&self) -> &str {
-        &self.version
+    version_accessors!();
+    fn managed(&self) -> bool {
+        self.managed
     }
-    fn attributes(&self) -> &Attributes {
-        &self.attributes
-    }
-    fn update(&mut self, change: &AttributeUpdate, now: i64) {
-        apply_common(&mut self.attributes, &mut self.tags, change, now);
+    fn update_own(&mut self, change: &AttributeUpdate) {
         if let Some(ops) = &change.key_ops {
             self.key_ops.clone_from(ops);
         }
@@ -231,15 +245,7 @@ pub struct CertVersion {
 }
 
 impl Version for CertVersion {
-    fn id(&self) -> &str {
-        &self.version
-    }
-    fn attributes(&self) -> &Attributes {
-        &self.attributes
-    }
-    fn update(&mut self, change: &AttributeUpdate, now: i64) {
-        apply_common(&mut self.attributes, &mut self.tags, change, now);
-    }
+    version_accessors!();
 }
 
 /// An object: its name as first written and its versions, oldest first.

@@ -2,13 +2,14 @@
 //! Host, the 401 challenge and token checks, api-version checks, access-policy checks, the error
 //! type with the service's codes and shapes, response headers, and paging.
 //!
-//! The per-kind routes live in [`crate::secrets`], [`crate::keys`] and [`crate::certificates`].
+//! The routes every kind shares are in [`crate::objects`]; the kind-specific ones in
+//! [`crate::secrets`], [`crate::keys`] and [`crate::certificates`]. The response shape itself
+//! (error body, headers) is [`crate::reply`]'s.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -17,9 +18,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::ObjectKind;
-use crate::seed::valid_object_name;
-use crate::server::{AppState, split_port};
-use crate::store::{Attributes, RECOVERABLE_DAYS, StoreError, Tags};
+use crate::limits::{LimitError, MAX_CONTENT_TYPE_CHARS, MAX_VALUE_CHARS, valid_object_name};
+use crate::observe::CallerTag;
+use crate::reply::{kv_error, ok_json};
+use crate::state::{AppState, split_port};
+use crate::store::{AttributeUpdate, Attributes, Deleted, RECOVERABLE_DAYS, StoreError, Tags};
 use crate::token::TokenError;
 
 /// Recovery level reported on every object: soft delete on, purge allowed.
@@ -189,6 +192,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A secret value or content type beyond the service's limits, answered as the service does.
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::ValueTooLarge => ApiError::SecretTooLarge,
+            LimitError::ContentTypeTooLong => ApiError::BadParameter(format!(
+                "The content type exceeds the maximum permitted length of {MAX_CONTENT_TYPE_CHARS} characters."
+            )),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -247,8 +262,7 @@ impl IntoResponse for ApiError {
             ApiError::SecretTooLarge => (
                 "BadParameter".into(),
                 format!(
-                    "Secret is beyond the maximum permitted length of {} characters.",
-                    crate::secrets::MAX_VALUE_CHARS
+                    "Secret is beyond the maximum permitted length of {MAX_VALUE_CHARS} characters."
                 ),
                 Some("SecretTooLarge".into()),
             ),
@@ -269,51 +283,6 @@ impl IntoResponse for ApiError {
         };
         kv_error(status, &code, &message, inner.as_deref())
     }
-}
-
-/// A vault-shaped error response.
-pub fn kv_error(status: StatusCode, code: &str, message: &str, inner: Option<&str>) -> Response {
-    let mut error = json!({ "code": code, "message": message });
-    if let Some(inner) = inner {
-        error["innererror"] = json!({ "code": inner });
-    }
-    with_kv_headers((status, Json(json!({ "error": error }))).into_response())
-}
-
-/// Adds the headers every Key Vault response carries.
-pub fn with_kv_headers(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::EXPIRES, HeaderValue::from_static("-1"));
-    if h.contains_key(header::CONTENT_TYPE) {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-    }
-    h.insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000;includeSubDomains"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("x-ms-keyvault-region", HeaderValue::from_static("local"));
-    h.insert(
-        "x-ms-keyvault-service-version",
-        HeaderValue::from_static("1.9.0.0-keyvol-dev"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&crate::store::new_version_id()) {
-        h.insert("x-ms-request-id", v);
-    }
-    resp
-}
-
-/// A JSON 200 with the vault's headers.
-pub fn ok_json(body: Value) -> Response {
-    with_kv_headers(Json(body).into_response())
 }
 
 /// Everything a data-plane handler needs from the request.
@@ -352,10 +321,6 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
         })
     }
 }
-
-/// The identity behind a request, as the response extension the counters read.
-#[derive(Debug, Clone)]
-pub struct CallerTag(pub String);
 
 /// Who made an authorised request, and to which vault.
 pub struct Caller {
@@ -622,23 +587,21 @@ pub fn put_tags(body: &mut Value, tags: &Option<Tags>) {
     }
 }
 
-/// Adds the deleted-object members to a bundle.
-pub fn deleted_json(
+/// Adds the deleted-object members of `deleted` to a bundle.
+pub fn deleted_json<V>(
     mut bundle: Value,
     caller: &Caller,
     kind: ObjectKind,
-    name: &str,
-    deleted_date: i64,
-    purge: i64,
+    deleted: &Deleted<V>,
 ) -> Value {
     bundle["recoveryId"] = json!(format!(
         "{}/{}/{}",
         caller.base(),
         kind.deleted_segment(),
-        name
+        deleted.entry.name
     ));
-    bundle["deletedDate"] = json!(deleted_date);
-    bundle["scheduledPurgeDate"] = json!(purge);
+    bundle["deletedDate"] = json!(deleted.deleted_date);
+    bundle["scheduledPurgeDate"] = json!(deleted.scheduled_purge_date);
     bundle
 }
 
@@ -651,6 +614,22 @@ pub struct WriteAttributes {
     pub nbf: Option<i64>,
     /// Expiry.
     pub exp: Option<i64>,
+}
+
+impl WriteAttributes {
+    /// The change a PATCH's `attributes` and `tags` ask for (absent attributes change nothing);
+    /// a kind adds its own members (content type, operations) to it.
+    pub fn update(attributes: Option<Self>, tags: Option<Tags>) -> AttributeUpdate {
+        let attrs = attributes.unwrap_or_default();
+        AttributeUpdate {
+            enabled: attrs.enabled,
+            nbf: attrs.nbf,
+            exp: attrs.exp,
+            tags,
+            content_type: None,
+            key_ops: None,
+        }
+    }
 }
 
 /// Parses a JSON body, answering 400 BadParameter when it does not fit.

@@ -2,28 +2,21 @@
 //! Retry-After, injected errors, latency, dropped connections), the request counters, and the
 //! file-backed store keeping objects, the CA and tokens across restarts.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Harness;
+use crate::common::{Harness, V};
 use keyvol_devvault::faults::FaultRule;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const V: &str = "api-version=7.4";
-
-const SEED: &str = r#"
-tenantId: 11111111-2222-3333-4444-555555555555
-clients:
-  - clientId: test-client
-    clientSecret: test-client-secret
-vaults:
+const SEED: &str = seed_with_test_client!(
+    r#"vaults:
   - name: kv1
     secrets:
       - name: plain
         value: hello
-"#;
+"#
+);
 
 #[tokio::test]
 async fn a_429_burst_set_through_the_admin_api_answers_exactly_its_count_with_retry_after() {
@@ -161,22 +154,20 @@ async fn a_data_directory_keeps_objects_the_ca_and_tokens_across_restarts() {
     let data = dir.path().to_owned();
     let first = Harness::start_with(SEED, |c| c.data_dir = Some(data.clone())).await;
     let t = first.token().await;
-    let (s, _, _) = first
-        .call(
+    let (s, _) = first
+        .send(
             Method::PUT,
-            "kv1",
-            &format!("/secrets/kept?{V}"),
-            Some(&t),
+            "/secrets/kept",
+            &t,
             Some(json!({"value": "across restarts"})),
         )
         .await;
     assert_eq!(s, 200);
     first
-        .call(
+        .send(
             Method::POST,
-            "kv1",
-            &format!("/keys/kept-key/create?{V}"),
-            Some(&t),
+            "/keys/kept-key/create",
+            &t,
             Some(json!({"kty": "EC"})),
         )
         .await;

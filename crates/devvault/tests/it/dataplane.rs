@@ -1,21 +1,15 @@
 //! The Key Vault data plane over real HTTPS against an in-process dev vault: reads, paging,
 //! writes, keys, certificates, errors, policies, soft delete and multi-vault routing.
 
-mod common;
-
+use crate::common::{Harness, V, version_of};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Harness, version_of};
 use keyvol_devvault::crypto::{self, CertMaterial, Curve, KeySpec, NewCertificate};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const SEED: &str = r#"
-tenantId: 11111111-2222-3333-4444-555555555555
-clients:
-  - clientId: test-client
-    clientSecret: test-client-secret
-  - clientId: reader
+const SEED: &str = seed_with_test_client!(
+    r#"  - clientId: reader
     clientSecret: reader-secret
 vaults:
   - name: kv1
@@ -40,9 +34,8 @@ vaults:
     secrets:
       - name: plain
         value: from-kv2
-"#;
-
-const V: &str = "api-version=7.4";
+"#
+);
 
 #[tokio::test]
 async fn the_latest_secret_is_served_with_and_without_the_trailing_slash_and_by_version() {
@@ -89,12 +82,11 @@ async fn version_lists_page_through_next_links_without_values() {
     let t = h.token().await;
     let mut made = Vec::new();
     for i in 0..5 {
-        let (s, _, b) = h
-            .call(
+        let (s, b) = h
+            .send(
                 Method::PUT,
-                "kv1",
-                &format!("/secrets/paged?{V}"),
-                Some(&t),
+                "/secrets/paged",
+                &t,
                 Some(json!({"value": format!("v{i}"), "tags": {"n": i.to_string()}})),
             )
             .await;
@@ -109,13 +101,7 @@ async fn version_lists_page_through_next_links_without_values() {
     );
     let mut pages = 0;
     loop {
-        let resp = h
-            .client
-            .get(&url)
-            .bearer_auth(&t)
-            .send()
-            .await
-            .expect("page");
+        let resp = h.get_with(&url, &t).await;
         assert_eq!(resp.status(), 200);
         let page: Value = resp.json().await.expect("json");
         pages += 1;
@@ -160,7 +146,7 @@ async fn requests_without_a_token_get_the_challenge_naming_tenant_and_resource()
         challenge,
         format!(
             "Bearer authorization=\"https://login.microsoftonline.com/{}\", resource=\"https://vault.azure.net:{}\"",
-            common::TENANT,
+            crate::common::TENANT,
             h.port
         )
     );
@@ -227,12 +213,11 @@ async fn access_policies_deny_what_they_do_not_grant() {
             && msg.contains("does not have secrets list permission on key vault 'kv1;"),
         "{msg}"
     );
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::PUT,
-            "kv1",
-            &format!("/secrets/new?{V}"),
-            Some(&reader),
+            "/secrets/new",
+            &reader,
             Some(json!({"value": "x"})),
         )
         .await;
@@ -249,13 +234,13 @@ async fn keys_are_created_with_the_asked_size_or_curve_and_only_public_members()
     let h = Harness::start(SEED).await;
     let t = h.token().await;
     for bits in [2048usize, 3072, 4096] {
-        let (s, _, b) = h
-            .call(
+        let body = json!({"kty": "RSA", "key_size": bits, "attributes": {"exp": 4102444800i64}, "tags": {"k": "v"}});
+        let (s, b) = h
+            .send(
                 Method::POST,
-                "kv1",
-                &format!("/keys/rsa{bits}/create?{V}"),
-                Some(&t),
-                Some(json!({"kty": "RSA", "key_size": bits, "attributes": {"exp": 4102444800i64}, "tags": {"k": "v"}})),
+                &format!("/keys/rsa{bits}/create"),
+                &t,
+                Some(body),
             )
             .await;
         assert_eq!(s, 200, "{b}");
@@ -269,12 +254,11 @@ async fn keys_are_created_with_the_asked_size_or_curve_and_only_public_members()
         assert_eq!(b["tags"]["k"], "v");
     }
     for (crv, len) in [("P-256", 32), ("P-384", 48), ("P-521", 66)] {
-        let (s, _, b) = h
-            .call(
+        let (s, b) = h
+            .send(
                 Method::POST,
-                "kv1",
-                &format!("/keys/ec-{}/create?{V}", &crv[2..]),
-                Some(&t),
+                &format!("/keys/ec-{}/create", &crv[2..]),
+                &t,
                 Some(json!({"kty": "EC", "crv": crv})),
             )
             .await;
@@ -294,12 +278,11 @@ async fn keys_are_created_with_the_asked_size_or_curve_and_only_public_members()
             .await;
         assert_eq!((s, &got["key"]["x"]), (200, &b["key"]["x"]));
     }
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::POST,
-            "kv1",
-            &format!("/keys/k1/create?{V}"),
-            Some(&t),
+            "/keys/k1/create",
+            &t,
             Some(json!({"kty": "EC", "crv": "P-256K"})),
         )
         .await;
@@ -340,12 +323,11 @@ async fn an_imported_pfx_becomes_a_certificate_a_managed_key_and_a_managed_pfx_s
     let t = h.token().await;
     let m = chained();
     let pfx = pfx_with_password(&m, "s3cret");
-    let (s, _, cert) = h
-        .call(
+    let (s, cert) = h
+        .send(
             Method::POST,
-            "kv1",
-            &format!("/certificates/web/import?{V}"),
-            Some(&t),
+            "/certificates/web/import",
+            &t,
             Some(json!({"value": STANDARD.encode(&pfx), "pwd": "s3cret"})),
         )
         .await;
@@ -397,12 +379,11 @@ async fn an_imported_pfx_becomes_a_certificate_a_managed_key_and_a_managed_pfx_s
     let (s, key) = h.get("kv1", &format!("/keys/web?{V}"), &t).await;
     assert_eq!((s, &key["managed"]), (200, &json!(true)));
     assert_eq!(key["key"]["crv"], "P-384");
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::POST,
-            "kv1",
-            &format!("/certificates/bad/import?{V}"),
-            Some(&t),
+            "/certificates/bad/import",
+            &t,
             Some(json!({"value": STANDARD.encode(&pfx), "pwd": "wrong"})),
         )
         .await;
@@ -422,12 +403,11 @@ async fn an_imported_pem_with_a_chain_backs_a_pem_secret_key_first_then_leaf_fir
     pem.push_str(&crypto::pem_block("PRIVATE KEY", &m.key_pkcs8));
     let policy = json!({"secret_props": {"contentType": "application/x-pem-file"}});
     for (name, value) in [("raw-pem", pem.clone()), ("b64-pem", STANDARD.encode(&pem))] {
-        let (s, _, cert) = h
-            .call(
+        let (s, cert) = h
+            .send(
                 Method::POST,
-                "kv1",
-                &format!("/certificates/{name}/import?{V}"),
-                Some(&t),
+                &format!("/certificates/{name}/import"),
+                &t,
                 Some(json!({"value": value, "policy": policy})),
             )
             .await;
@@ -500,14 +480,9 @@ async fn creating_a_certificate_answers_202_and_the_first_poll_completes_it() {
 async fn patching_attributes_disables_and_retags_and_certificates_carry_it_to_their_secret() {
     let h = Harness::start(SEED).await;
     let t = h.token().await;
-    let (s, _, b) = h
-        .call(
-            Method::PATCH,
-            "kv1",
-            &format!("/secrets/plain/?{V}"),
-            Some(&t),
-            Some(json!({"attributes": {"enabled": false, "nbf": 1000, "exp": 4102444800i64}, "tags": {"t": "1"}})),
-        )
+    let change = json!({"attributes": {"enabled": false, "nbf": 1000, "exp": 4102444800i64}, "tags": {"t": "1"}});
+    let (s, b) = h
+        .send(Method::PATCH, "/secrets/plain/", &t, Some(change))
         .await;
     assert_eq!(s, 200);
     assert!(b.get("value").is_none(), "PATCH answers without the value");
@@ -518,11 +493,10 @@ async fn patching_attributes_disables_and_retags_and_certificates_carry_it_to_th
         403
     );
     let version = version_of(&b["id"]);
-    h.call(
+    h.send(
         Method::PATCH,
-        "kv1",
-        &format!("/secrets/plain/{version}?{V}"),
-        Some(&t),
+        &format!("/secrets/plain/{version}"),
+        &t,
         Some(json!({"attributes": {"enabled": true}})),
     )
     .await;
@@ -532,20 +506,18 @@ async fn patching_attributes_disables_and_retags_and_certificates_carry_it_to_th
     );
 
     let pem = chained().to_pem();
-    h.call(
+    h.send(
         Method::POST,
-        "kv1",
-        &format!("/certificates/c1/import?{V}"),
-        Some(&t),
+        "/certificates/c1/import",
+        &t,
         Some(json!({"value": pem})),
     )
     .await;
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::PATCH,
-            "kv1",
-            &format!("/certificates/c1/?{V}"),
-            Some(&t),
+            "/certificates/c1/",
+            &t,
             Some(json!({"attributes": {"enabled": false}})),
         )
         .await;
@@ -566,15 +538,7 @@ async fn patching_attributes_disables_and_retags_and_certificates_carry_it_to_th
 async fn deleted_objects_are_recoverable_block_their_name_and_purge_frees_it() {
     let h = Harness::start(SEED).await;
     let t = h.token().await;
-    let (s, _, d) = h
-        .call(
-            Method::DELETE,
-            "kv1",
-            &format!("/secrets/plain?{V}"),
-            Some(&t),
-            None,
-        )
-        .await;
+    let (s, d) = h.send(Method::DELETE, "/secrets/plain", &t, None).await;
     assert_eq!(s, 200);
     assert!(
         d["recoveryId"]
@@ -594,46 +558,27 @@ async fn deleted_objects_are_recoverable_block_their_name_and_purge_frees_it() {
             .0,
         200
     );
-    let (s, _, b) = h
-        .call(
+    let reuse = || {
+        h.send(
             Method::PUT,
-            "kv1",
-            &format!("/secrets/plain?{V}"),
-            Some(&t),
+            "/secrets/plain",
+            &t,
             Some(json!({"value": "again"})),
         )
-        .await;
+    };
+    let (s, b) = reuse().await;
     assert_eq!((s, &b["error"]["code"]), (409, &json!("Conflict")));
-    let (s, _, _) = h
-        .call(
-            Method::POST,
-            "kv1",
-            &format!("/deletedsecrets/plain/recover?{V}"),
-            Some(&t),
-            None,
-        )
+    let (s, _) = h
+        .send(Method::POST, "/deletedsecrets/plain/recover", &t, None)
         .await;
     assert_eq!(s, 200);
     assert_eq!(
         h.get("kv1", &format!("/secrets/plain?{V}"), &t).await.1["value"],
         "hello"
     );
-    h.call(
-        Method::DELETE,
-        "kv1",
-        &format!("/secrets/plain?{V}"),
-        Some(&t),
-        None,
-    )
-    .await;
-    let (s, _, _) = h
-        .call(
-            Method::DELETE,
-            "kv1",
-            &format!("/deletedsecrets/plain?{V}"),
-            Some(&t),
-            None,
-        )
+    h.send(Method::DELETE, "/secrets/plain", &t, None).await;
+    let (s, _) = h
+        .send(Method::DELETE, "/deletedsecrets/plain", &t, None)
         .await;
     assert_eq!(s, 204);
     let (s, b) = h
@@ -643,39 +588,21 @@ async fn deleted_objects_are_recoverable_block_their_name_and_purge_frees_it() {
         (s, &b["error"]["message"]),
         (404, &json!("Deleted Secret not found: plain"))
     );
-    let (s, _, _) = h
-        .call(
-            Method::PUT,
-            "kv1",
-            &format!("/secrets/plain?{V}"),
-            Some(&t),
-            Some(json!({"value": "again"})),
-        )
-        .await;
-    assert_eq!(s, 200);
+    assert_eq!(reuse().await.0, 200, "a purged name is free again");
 }
 
 #[tokio::test]
 async fn deleting_a_certificate_takes_its_key_and_secret_with_it() {
     let h = Harness::start(SEED).await;
     let t = h.token().await;
-    h.call(
+    h.send(
         Method::POST,
-        "kv1",
-        &format!("/certificates/gone/import?{V}"),
-        Some(&t),
+        "/certificates/gone/import",
+        &t,
         Some(json!({"value": chained().to_pem()})),
     )
     .await;
-    let (s, _, _) = h
-        .call(
-            Method::DELETE,
-            "kv1",
-            &format!("/certificates/gone?{V}"),
-            Some(&t),
-            None,
-        )
-        .await;
+    let (s, _) = h.send(Method::DELETE, "/certificates/gone", &t, None).await;
     assert_eq!(s, 200);
     for path in ["/certificates/gone", "/keys/gone", "/secrets/gone"] {
         let (s, b) = h.get("kv1", &format!("{path}?{V}"), &t).await;
@@ -710,25 +637,19 @@ async fn a_configured_dns_suffix_serves_vaults_and_names_itself_in_the_challenge
     );
     // A token for the public cloud's resource is the wrong audience here.
     let public = h.token().await;
-    let resp = h
-        .client
-        .get(&url)
-        .bearer_auth(&public)
-        .send()
-        .await
-        .expect("get");
+    let resp = h.get_with(&url, &public).await;
     assert_eq!(resp.status(), 401);
     let token_resp: Value = h
         .client
         .post(format!(
             "https://login.microsoftonline.com:{}/{}/oauth2/v2.0/token",
             h.port,
-            common::TENANT
+            crate::common::TENANT
         ))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", common::CLIENT_ID),
-            ("client_secret", common::CLIENT_SECRET),
+            ("client_id", crate::common::CLIENT_ID),
+            ("client_secret", crate::common::CLIENT_SECRET),
             ("scope", "https://vault.usgovcloudapi.net/.default"),
         ])
         .send()
@@ -738,16 +659,7 @@ async fn a_configured_dns_suffix_serves_vaults_and_names_itself_in_the_challenge
         .await
         .expect("json");
     let gov = token_resp["access_token"].as_str().expect("token");
-    let body: Value = h
-        .client
-        .get(&url)
-        .bearer_auth(gov)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let body: Value = h.get_with(&url, gov).await.json().await.expect("json");
     assert_eq!(body["value"], "hello");
 }
 
@@ -764,12 +676,11 @@ async fn an_imported_jwk_keeps_its_operations_and_its_private_members_stay_insid
     )
     .expect("pair");
     let d: EcPrivateKeyBin<'_> = pair.private_key().as_be_bytes().expect("d");
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::PUT,
-            "kv1",
-            &format!("/keys/imported?{V}"),
-            Some(&t),
+            "/keys/imported",
+            &t,
             Some(json!({"key": {
                 "kty": "EC", "crv": "P-256", "x": public.x, "y": public.y,
                 "d": URL_SAFE_NO_PAD.encode(d.as_ref()), "key_ops": ["sign"]
@@ -780,12 +691,11 @@ async fn an_imported_jwk_keeps_its_operations_and_its_private_members_stay_insid
     assert_eq!(b["key"]["key_ops"], json!(["sign"]));
     assert_eq!(b["key"]["x"], json!(public.x));
     assert!(b["key"].get("d").is_none());
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::PUT,
-            "kv1",
-            &format!("/keys/public-only?{V}"),
-            Some(&t),
+            "/keys/public-only",
+            &t,
             Some(json!({"key": {"kty": "EC", "crv": "P-256", "x": public.x, "y": public.y}})),
         )
         .await;
@@ -802,12 +712,11 @@ async fn expired_and_not_yet_valid_objects_are_served_with_their_values() {
     assert_eq!((s, &b["value"]), (200, &json!("stale")));
     assert_eq!(b["attributes"]["exp"], 1000);
     let future = keyvol_devvault::store::unix_now() + 86_400;
-    let (s, _, _) = h
-        .call(
+    let (s, _) = h
+        .send(
             Method::PUT,
-            "kv1",
-            &format!("/secrets/later?{V}"),
-            Some(&t),
+            "/secrets/later",
+            &t,
             Some(json!({"value": "soon", "attributes": {"nbf": future}})),
         )
         .await;
@@ -816,12 +725,11 @@ async fn expired_and_not_yet_valid_objects_are_served_with_their_values() {
         h.get("kv1", &format!("/secrets/later?{V}"), &t).await.1["value"],
         "soon"
     );
-    let (s, _, _) = h
-        .call(
+    let (s, _) = h
+        .send(
             Method::POST,
-            "kv1",
-            &format!("/keys/old-key/create?{V}"),
-            Some(&t),
+            "/keys/old-key/create",
+            &t,
             Some(json!({"kty": "EC", "attributes": {"exp": 1000}})),
         )
         .await;
@@ -868,15 +776,7 @@ async fn an_invalid_name_is_a_bad_parameter_on_every_named_route() {
         (Method::GET, "/certificates/bad_name/policy".to_owned()),
     ]);
     for (method, path) in routes {
-        let (s, _, b) = h
-            .call(
-                method.clone(),
-                "kv1",
-                &format!("{path}?{V}"),
-                Some(&t),
-                body.clone(),
-            )
-            .await;
+        let (s, b) = h.send(method.clone(), &path, &t, body.clone()).await;
         assert_eq!(
             (s, &b["error"]["code"], &b["error"]["message"]),
             (
@@ -903,15 +803,7 @@ async fn secret_values_and_content_types_are_held_to_the_services_limits() {
         let h = &h;
         let t = &t;
         async move {
-            let (s, _, b) = h
-                .call(
-                    Method::PUT,
-                    "kv1",
-                    &format!("/secrets/sized?{V}"),
-                    Some(t),
-                    Some(body),
-                )
-                .await;
+            let (s, b) = h.send(Method::PUT, "/secrets/sized", t, Some(body)).await;
             (s, b)
         }
     };
@@ -934,12 +826,11 @@ async fn secret_values_and_content_types_are_held_to_the_services_limits() {
     let (s, b) = put(json!({"value": "v", "contentType": "c".repeat(256)})).await;
     assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
     assert!(b["error"].get("innererror").is_none());
-    let (s, _, b) = h
-        .call(
+    let (s, b) = h
+        .send(
             Method::PATCH,
-            "kv1",
-            &format!("/secrets/sized/?{V}"),
-            Some(&t),
+            "/secrets/sized/",
+            &t,
             Some(json!({"contentType": "c".repeat(256)})),
         )
         .await;

@@ -4,12 +4,10 @@
 //! in the dev vault's body with the same JSON type. The README there lists the few entries
 //! skipped and why.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use common::Harness;
+use crate::common::Harness;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -163,15 +161,12 @@ async fn replay(h: &Harness, file: &str) {
     assert!(compared > 0, "{file}: nothing compared");
 }
 
-const SEED: &str = r#"
-tenantId: 11111111-2222-3333-4444-555555555555
-clients:
-  - clientId: test-client
-    clientSecret: test-client-secret
-vaults:
+const SEED: &str = seed_with_test_client!(
+    r#"vaults:
   - name: Sanitized
   - name: REDACTED
-"#;
+"#
+);
 
 #[tokio::test]
 async fn secret_crud_recorded_by_the_go_sdk_replays_with_the_same_shapes() {
@@ -278,16 +273,10 @@ async fn the_recorded_openid_configuration_and_assertion_token_answer_have_the_s
     let base = format!("https://login.microsoftonline.com:{}", h.port);
 
     let doc: Value = h
-        .client
-        .get(format!(
+        .get_json(&format!(
             "{base}/fake-tenant/v2.0/.well-known/openid-configuration"
         ))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+        .await;
     let mut problems = Vec::new();
     same_shape(&entries[0]["ResponseBody"], &doc, "openid", &mut problems);
 

@@ -7,12 +7,30 @@ use std::net::SocketAddr;
 use keyvol_devvault::{DevVault, DevVaultConfig, RunningDevVault, Seed};
 use serde_json::Value;
 
+/// The api-version the tests speak, unless they test api-versions.
+pub const V: &str = "api-version=7.4";
+
 /// Tenant of the test seeds.
 pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 /// Client of the test seeds.
 pub const CLIENT_ID: &str = "test-client";
 /// Its secret.
 pub const CLIENT_SECRET: &str = "test-client-secret";
+
+/// A seed: the test tenant and client ([`TENANT`], [`CLIENT_ID`], [`CLIENT_SECRET`]) followed
+/// by `$rest` (more clients, then `vaults:`), as one `&'static str`.
+#[allow(unused_macros)] // not every test file has a seed of this shape
+macro_rules! seed_with_test_client {
+    ($rest:literal) => {
+        concat!(
+            "tenantId: 11111111-2222-3333-4444-555555555555\n",
+            "clients:\n",
+            "  - clientId: test-client\n",
+            "    clientSecret: test-client-secret\n",
+            $rest
+        )
+    };
+}
 
 /// A running dev vault and a client for it.
 pub struct Harness {
@@ -64,23 +82,29 @@ impl Harness {
         format!("https://{vault}.vault.azure.net:{}", self.port)
     }
 
-    /// A v2.0 client-secret token for the vault resource.
-    pub async fn token_for(&self, client_id: &str, secret: &str) -> String {
-        let resp = self
-            .client
+    /// Posts `form` to the v2.0 token endpoint of the test tenant.
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
             .post(format!(
                 "https://login.microsoftonline.com:{}/{TENANT}/oauth2/v2.0/token",
                 self.port
             ))
-            .form(&[
+            .form(form)
+            .send()
+            .await
+            .expect("token request")
+    }
+
+    /// A v2.0 client-secret token for the vault resource.
+    pub async fn token_for(&self, client_id: &str, secret: &str) -> String {
+        let resp = self
+            .token_request(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", client_id),
                 ("client_secret", secret),
                 ("scope", "https://vault.azure.net/.default"),
             ])
-            .send()
-            .await
-            .expect("token request");
+            .await;
         assert_eq!(resp.status(), 200, "token for {client_id}");
         let body: Value = resp.json().await.expect("json");
         body["access_token"].as_str().expect("token").to_owned()
@@ -119,11 +143,41 @@ impl Harness {
         (status, headers, json)
     }
 
+    /// [`Harness::call`] on vault `kv1` at api-version [`V`] with a token, when the headers do
+    /// not matter; `path` has no query.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let pq = format!("{path}?{V}");
+        let (s, _, b) = self.call(method, "kv1", &pq, Some(token), body).await;
+        (s, b)
+    }
+
     pub async fn get(&self, vault: &str, pq: &str, token: &str) -> (u16, Value) {
         let (s, _, b) = self
             .call(reqwest::Method::GET, vault, pq, Some(token), None)
             .await;
         (s, b)
+    }
+
+    /// `GET url` (a whole URL, such as a `nextLink`) with a bearer token.
+    pub async fn get_with(&self, url: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `GET url` without a token; the body as JSON.
+    pub async fn get_json(&self, url: &str) -> Value {
+        let resp = self.client.get(url).send().await.expect("request");
+        resp.json().await.expect("json")
     }
 
     /// The admin API on the HTTPS listener.

@@ -2,13 +2,9 @@
 //! discovery documents, IMDS and NMI on the plain-HTTP identity listener, and the tokens each
 //! hands out being accepted (or refused) by the vault.
 
-mod common;
-
-use common::{Harness, TENANT};
+use crate::common::{Harness, TENANT, V};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-
-const V: &str = "api-version=7.4";
 
 fn seed(issuer_pem: &str) -> String {
     format!(
@@ -79,12 +75,7 @@ fn service_account_token(enc: &EncodingKey, sub: &str) -> String {
 
 async fn assertion_token(h: &Harness, client_id: &str, assertion: &str) -> (u16, Value) {
     let resp = h
-        .client
-        .post(format!(
-            "https://login.microsoftonline.com:{}/{TENANT}/oauth2/v2.0/token",
-            h.port
-        ))
-        .form(&[
+        .token_request(&[
             ("grant_type", "client_credentials"),
             ("client_id", client_id),
             (
@@ -94,9 +85,7 @@ async fn assertion_token(h: &Harness, client_id: &str, assertion: &str) -> (u16,
             ("client_assertion", assertion),
             ("scope", "https://vault.azure.net/.default"),
         ])
-        .send()
-        .await
-        .expect("token request");
+        .await;
     let status = resp.status().as_u16();
     (status, resp.json().await.expect("json"))
 }
@@ -149,16 +138,10 @@ async fn discovery_documents_point_back_at_the_host_the_client_used() {
     let h = Harness::start(&seed(&pem)).await;
     let base = format!("https://login.microsoftonline.com:{}", h.port);
     let doc: Value = h
-        .client
-        .get(format!(
+        .get_json(&format!(
             "{base}/{TENANT}/v2.0/.well-known/openid-configuration"
         ))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+        .await;
     assert_eq!(
         doc["token_endpoint"],
         format!("{base}/{TENANT}/oauth2/v2.0/token")
@@ -183,17 +166,7 @@ async fn discovery_documents_point_back_at_the_host_the_client_used() {
         .await
         .expect("get");
     assert_eq!(resp.status(), 400);
-    let inst: Value = h
-        .client
-        .get(format!(
-            "{base}/common/discovery/instance?api-version=1.1&authorization_endpoint={base}/{TENANT}/oauth2/v2.0/authorize"
-        ))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let inst: Value = h.get_json(&format!("{base}/common/discovery/instance?api-version=1.1&authorization_endpoint={base}/{TENANT}/oauth2/v2.0/authorize")).await;
     assert_eq!(
         inst["tenant_discovery_endpoint"],
         format!("{base}/{TENANT}/v2.0/.well-known/openid-configuration")
@@ -330,20 +303,13 @@ async fn tokens_for_another_audience_or_from_another_vault_are_refused() {
     let (pem, _) = signer();
     let h = Harness::start(&seed(&pem)).await;
     let resp = h
-        .client
-        .post(format!(
-            "https://login.microsoftonline.com:{}/{TENANT}/oauth2/v2.0/token",
-            h.port
-        ))
-        .form(&[
+        .token_request(&[
             ("grant_type", "client_credentials"),
             ("client_id", "test-client"),
             ("client_secret", "test-client-secret"),
             ("scope", "https://management.azure.com/.default"),
         ])
-        .send()
-        .await
-        .expect("token");
+        .await;
     let body: Value = resp.json().await.expect("json");
     let arm = body["access_token"].as_str().expect("token");
     let (s, headers, _) = h
@@ -371,20 +337,13 @@ async fn tokens_for_another_audience_or_from_another_vault_are_refused() {
         401
     );
     let resp = h
-        .client
-        .post(format!(
-            "https://login.microsoftonline.com:{}/{TENANT}/oauth2/v2.0/token",
-            h.port
-        ))
-        .form(&[
+        .token_request(&[
             ("grant_type", "client_credentials"),
             ("client_id", "test-client"),
             ("client_secret", "wrong"),
             ("scope", "https://vault.azure.net/.default"),
         ])
-        .send()
-        .await
-        .expect("token");
+        .await;
     assert_eq!(resp.status(), 401);
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error_codes"], json!([7000215]));
