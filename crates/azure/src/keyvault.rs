@@ -16,7 +16,7 @@ use azure_security_keyvault_certificates::{CertificateClient, CertificateClientO
 use azure_security_keyvault_keys::{KeyClient, KeyClientOptions};
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
-use keyvol_core::Sensitive;
+use keyvol_core::{Sensitive, report};
 use serde::Deserialize;
 
 use crate::error::AzureError;
@@ -125,7 +125,8 @@ impl SdkKeyVault {
         client_options.retry = RetryOptions::none();
         let err = |e: azure_core::Error| {
             AzureError::Internal(format!(
-                "failed to create a Key Vault client for {vault_url}: {e}"
+                "failed to create a Key Vault client for {vault_url}: {}",
+                report::chain(&e)
             ))
         };
         let secrets = SecretClient::new(
@@ -285,66 +286,77 @@ impl KeyVault for SdkKeyVault {
         name: &str,
     ) -> Result<Vec<VersionInfo>, AzureError> {
         let object = format!("{}/{name}", kind.as_str());
-        let mut out = Vec::new();
         match kind {
             ObjectType::Secret => {
-                let pager = self
-                    .secrets
-                    .list_secret_properties_versions(name, None)
-                    .map_err(|e| self.map(e, &object))?;
-                let items: Vec<_> = pager
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.map(e, &object))?;
-                for item in items {
-                    let Some(id) = item.id else { continue };
-                    out.push(VersionInfo {
-                        version: version_of(&id).to_owned(),
-                        enabled: item.attributes.as_ref().and_then(|a| a.enabled),
-                        created: unix(item.attributes.as_ref().and_then(|a| a.created)),
-                    });
-                }
+                let pager = self.secrets.list_secret_properties_versions(name, None);
+                self.versions(pager, &object).await
             }
             ObjectType::Key => {
-                let pager = self
-                    .keys
-                    .list_key_properties_versions(name, None)
-                    .map_err(|e| self.map(e, &object))?;
-                let items: Vec<_> = pager
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.map(e, &object))?;
-                for item in items {
-                    let Some(id) = item.kid else { continue };
-                    out.push(VersionInfo {
-                        version: version_of(&id).to_owned(),
-                        enabled: item.attributes.as_ref().and_then(|a| a.enabled),
-                        created: unix(item.attributes.as_ref().and_then(|a| a.created)),
-                    });
-                }
+                let pager = self.keys.list_key_properties_versions(name, None);
+                self.versions(pager, &object).await
             }
             ObjectType::Cert => {
                 let pager = self
                     .certificates
-                    .list_certificate_properties_versions(name, None)
-                    .map_err(|e| self.map(e, &object))?;
-                let items: Vec<_> = pager
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.map(e, &object))?;
-                for item in items {
-                    let Some(id) = item.id else { continue };
-                    out.push(VersionInfo {
-                        version: version_of(&id).to_owned(),
-                        enabled: item.attributes.as_ref().and_then(|a| a.enabled),
-                        created: unix(item.attributes.as_ref().and_then(|a| a.created)),
-                    });
-                }
+                    .list_certificate_properties_versions(name, None);
+                self.versions(pager, &object).await
             }
         }
-        Ok(out)
     }
 }
+
+impl SdkKeyVault {
+    /// Every page of a version listing, as [`VersionInfo`]s; items without an id are skipped.
+    async fn versions<S, T>(
+        &self,
+        pager: azure_core::Result<S>,
+        object: &str,
+    ) -> Result<Vec<VersionInfo>, AzureError>
+    where
+        S: futures::Stream<Item = azure_core::Result<T>> + Send,
+        T: VersionItem + Send,
+    {
+        let items: Vec<T> = pager
+            .map_err(|e| self.map(e, object))?
+            .try_collect()
+            .await
+            .map_err(|e| self.map(e, object))?;
+        Ok(items.iter().filter_map(VersionItem::info).collect())
+    }
+}
+
+/// What a version listing reads from an item of the SDK's listings. The three kinds' item types
+/// (`SecretProperties`, `KeyProperties`, `CertificateProperties`) share the fields but no trait.
+trait VersionItem {
+    /// The item as a [`VersionInfo`]; `None` when it carries no id.
+    fn info(&self) -> Option<VersionInfo>;
+}
+
+/// Implements [`VersionItem`] for an SDK item type whose object id is in the field `$id`.
+macro_rules! version_item {
+    ($item:ty, $id:ident) => {
+        impl VersionItem for $item {
+            fn info(&self) -> Option<VersionInfo> {
+                let attributes = self.attributes.as_ref();
+                Some(VersionInfo {
+                    version: version_of(self.$id.as_deref()?).to_owned(),
+                    enabled: attributes.and_then(|a| a.enabled),
+                    created: unix(attributes.and_then(|a| a.created)),
+                })
+            }
+        }
+    };
+}
+
+version_item!(
+    azure_security_keyvault_secrets::models::SecretProperties,
+    id
+);
+version_item!(azure_security_keyvault_keys::models::KeyProperties, kid);
+version_item!(
+    azure_security_keyvault_certificates::models::CertificateProperties,
+    id
+);
 
 #[derive(Deserialize)]
 struct ServiceError {
@@ -471,20 +483,20 @@ pub fn map_error(
         }
         ErrorKind::Connection | ErrorKind::Io => AzureError::Unavailable {
             endpoint: vault_url.to_owned(),
-            detail: source_chain(err),
+            detail: report::chain(err),
             retry_after: None,
         },
         ErrorKind::DataConversion => AzureError::Format {
             object: object.to_owned(),
             reason: "the vault's answer could not be parsed".into(),
         },
-        _ => AzureError::Internal(format!("failed to get {object}: {}", source_chain(err))),
+        _ => AzureError::Internal(format!("failed to get {object}: {}", report::chain(err))),
     }
 }
 
 /// The identity provider's answer, without the SDK's troubleshooting boilerplate.
 fn credential_detail(err: &azure_core::Error) -> String {
-    let text = source_chain(err);
+    let text = report::chain(err);
     // azure_identity 1.0.0 cannot parse Entra error bodies whose description holds escapes (real
     // Entra's do: "...\r\nTrace ID: ...") and reports the raw string inside a serde message;
     // pull the description back out.
@@ -502,18 +514,4 @@ fn credential_detail(err: &azure_core::Error) -> String {
     let text = text.split("\nTo troubleshoot").next().unwrap_or(&text);
     let text = text.split(" To troubleshoot").next().unwrap_or(text);
     text.trim().to_owned()
-}
-
-fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
 }

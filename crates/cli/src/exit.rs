@@ -30,20 +30,10 @@ impl Failure {
         }
     }
 
-    /// From an error with a source chain.
+    /// From an error with a source chain, rendered by `keyvol_core::report::chain`.
     pub fn chain(err: &(dyn std::error::Error + 'static), invalid_input: bool) -> Self {
-        let mut message = err.to_string();
-        let mut cur = err.source();
-        while let Some(e) = cur {
-            let s = e.to_string();
-            if !message.contains(&s) {
-                message.push_str(": ");
-                message.push_str(&s);
-            }
-            cur = e.source();
-        }
         Self {
-            message,
+            message: keyvol_core::report::chain(err),
             invalid_input,
         }
     }

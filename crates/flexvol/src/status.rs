@@ -68,10 +68,9 @@ impl DriverStatus {
         }
     }
 
-    /// A failure rendered from an error and its whole source chain, once: each cause is appended
-    /// unless the message already holds it.
+    /// A failure rendered from an error and its whole source chain (`keyvol_core::report::chain`).
     pub fn failure_from(err: &(dyn std::error::Error + 'static)) -> Self {
-        Self::failure(render_chain(err))
+        Self::failure(keyvol_core::report::chain(err))
     }
 
     /// The answer to a call the driver does not implement.
@@ -104,21 +103,6 @@ impl DriverStatus {
         line.push('\n');
         line
     }
-}
-
-/// `err: cause: cause…`, skipping causes the message already contains.
-pub fn render_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !message.contains(&s) {
-            message.push_str(": ");
-            message.push_str(&s);
-        }
-        cur = e.source();
-    }
-    message
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use std::time::Duration;
 use clap::Parser;
 use keyvol_azure::{ConnectTo, HttpConfig};
 use keyvol_flexvol::install::{DRIVER_FILE, install};
-use keyvol_flexvol::status::render_chain;
 use keyvol_flexvol::{DriverStatus, NodeConfig};
 
 /// Arguments of `keyvol flexvol`.
@@ -220,7 +219,7 @@ fn run_install(args: InstallArgs) -> ExitCode {
             "installed the azure/kv FlexVolume driver at {}",
             path.display()
         ),
-        Err(e) => return fail(render_chain(&e)),
+        Err(e) => return fail(keyvol_core::report::chain(&e)),
     }
     if args.once {
         return ExitCode::SUCCESS;

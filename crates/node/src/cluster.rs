@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 
-use crate::crd::{SecretProviderClass, SecretProviderClassPodStatus};
+use crate::crd::{MANAGED_LABEL, SecretProviderClass, SecretProviderClassPodStatus};
 
 /// Kind of a Kubernetes event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,23 +55,123 @@ const STATUS_UPDATE_TRIES: usize = 5;
 /// How long a cache read waits for the class watch to have listed once.
 const CACHE_WARMUP: Duration = Duration::from_secs(2);
 
-/// Why a Kubernetes call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a Kubernetes call failed, by what the API answered. The caller says which call it was;
+/// the `kube::Error` stays the source, so the API server's own message reaches the edge.
+#[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    /// The object does not exist.
-    #[error("{namespace}/{name} not found")]
+    /// The object does not exist (404).
+    #[error("not found")]
     NotFound {
-        /// Namespace.
-        namespace: String,
-        /// Name.
-        name: String,
+        /// The API's answer.
+        #[source]
+        source: kube::Error,
     },
-    /// No API server is configured or reachable.
-    #[error("{0}")]
-    Unavailable(String),
-    /// The API server refused the request.
-    #[error("{0}")]
-    Api(String),
+    /// The API server did not accept the node's credentials (401), or the client could not
+    /// produce any.
+    #[error("unauthorized")]
+    Unauthorized {
+        /// The API's answer or the client's failure.
+        #[source]
+        source: kube::Error,
+    },
+    /// RBAC refused the node's service account (403).
+    #[error("forbidden")]
+    Forbidden {
+        /// The API's answer.
+        #[source]
+        source: kube::Error,
+    },
+    /// The object changed under a write (409).
+    #[error("conflict")]
+    Conflict {
+        /// The API's answer.
+        #[source]
+        source: kube::Error,
+    },
+    /// The object changed under every write attempted (409 each time).
+    #[error("the object kept changing; gave up after {tries} tries")]
+    KeptChanging {
+        /// Writes attempted.
+        tries: usize,
+        /// The last conflict.
+        #[source]
+        source: kube::Error,
+    },
+    /// The API server rejected what the node sent (400, 422).
+    #[error("rejected as invalid")]
+    Invalid {
+        /// The API's answer.
+        #[source]
+        source: kube::Error,
+    },
+    /// The API server could not serve the call now (408, 429, 5xx), or could not be reached.
+    #[error("the Kubernetes API is unavailable")]
+    Unavailable {
+        /// The API's answer or the transport's failure.
+        #[source]
+        source: kube::Error,
+    },
+    /// Any other failure of the call (another status, an answer the client could not read).
+    #[error("the Kubernetes API call failed")]
+    Failed {
+        /// The API's answer or the client's failure.
+        #[source]
+        source: kube::Error,
+    },
+    /// No Kubernetes API is configured ([`NoCluster`]).
+    #[error("{reason}")]
+    NotConfigured {
+        /// Why (from the command line's client setup).
+        reason: String,
+    },
+    /// The call did not finish in time.
+    #[error("the Kubernetes API did not answer within {after:?}")]
+    Timeout {
+        /// The bound that passed.
+        after: Duration,
+    },
+}
+
+impl ClusterError {
+    /// A short, closed name of the failure, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClusterError::NotFound { .. } => "NotFound",
+            ClusterError::Unauthorized { .. } => "Unauthorized",
+            ClusterError::Forbidden { .. } => "Forbidden",
+            ClusterError::Conflict { .. } => "Conflict",
+            ClusterError::KeptChanging { .. } => "KeptChanging",
+            ClusterError::Invalid { .. } => "Invalid",
+            ClusterError::Unavailable { .. } => "Unavailable",
+            ClusterError::Failed { .. } => "Failed",
+            ClusterError::NotConfigured { .. } => "NotConfigured",
+            ClusterError::Timeout { .. } => "Timeout",
+        }
+    }
+}
+
+impl From<kube::Error> for ClusterError {
+    /// Sorts by the API status code, and transport failures apart from client-side ones.
+    fn from(source: kube::Error) -> Self {
+        match &source {
+            kube::Error::Api(status) => match status.code {
+                401 => ClusterError::Unauthorized { source },
+                403 => ClusterError::Forbidden { source },
+                404 => ClusterError::NotFound { source },
+                409 => ClusterError::Conflict { source },
+                400 | 422 => ClusterError::Invalid { source },
+                408 | 429 | 500..=599 => ClusterError::Unavailable { source },
+                _ => ClusterError::Failed { source },
+            },
+            kube::Error::Auth(_) => ClusterError::Unauthorized { source },
+            kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+                ClusterError::Unavailable { source }
+            }
+            // Client-side failures: building the request, reading the answer, configuration.
+            // (kube::Error's variant set depends on kube's features, so this arm stays open.)
+            _ => ClusterError::Failed { source },
+        }
+    }
 }
 
 /// The node's view of the Kubernetes API.
@@ -119,6 +219,14 @@ pub trait Cluster: Send + Sync {
 /// need the API fail with a clear Unavailable.
 pub struct NoCluster(pub String);
 
+impl NoCluster {
+    fn error(&self) -> ClusterError {
+        ClusterError::NotConfigured {
+            reason: self.0.clone(),
+        }
+    }
+}
+
 #[async_trait]
 impl Cluster for NoCluster {
     async fn secret_provider_class(
@@ -126,19 +234,19 @@ impl Cluster for NoCluster {
         _: &str,
         _: &str,
     ) -> Result<SecretProviderClass, ClusterError> {
-        Err(ClusterError::Unavailable(self.0.clone()))
+        Err(self.error())
     }
     async fn upsert_pod_status(&self, _: SecretProviderClassPodStatus) -> Result<(), ClusterError> {
-        Err(ClusterError::Unavailable(self.0.clone()))
+        Err(self.error())
     }
     async fn pod_owners(&self, _: &str, _: &str) -> Result<Vec<OwnerReference>, ClusterError> {
-        Err(ClusterError::Unavailable(self.0.clone()))
+        Err(self.error())
     }
     async fn pod_status_owner(&self, _: &str, _: &str) -> Result<OwnerReference, ClusterError> {
-        Err(ClusterError::Unavailable(self.0.clone()))
+        Err(self.error())
     }
     async fn apply_secret(&self, _: Secret) -> Result<SecretOutcome, ClusterError> {
-        Err(ClusterError::Unavailable(self.0.clone()))
+        Err(self.error())
     }
     async fn event(
         &self,
@@ -149,7 +257,7 @@ impl Cluster for NoCluster {
         _: &str,
         _: &str,
     ) -> Result<(), ClusterError> {
-        Err(ClusterError::Unavailable(self.0.clone()))
+        Err(self.error())
     }
 }
 
@@ -181,7 +289,7 @@ impl KubeCluster {
                     let mut stream = std::pin::pin!(stream);
                     while let Some(event) = stream.next().await {
                         if let Err(e) = event {
-                            tracing::warn!(error = %e, "SecretProviderClass watch error; retrying");
+                            tracing::warn!(error = %keyvol_core::report::chain(&e), "SecretProviderClass watch error; retrying");
                         }
                     }
                 });
@@ -192,17 +300,18 @@ impl KubeCluster {
     }
 }
 
-fn api_error(e: kube::Error) -> ClusterError {
-    match &e {
-        kube::Error::Api(status) => {
-            ClusterError::Api(format!("{} ({})", status.message, status.code))
-        }
-        _ => ClusterError::Unavailable(e.to_string()),
-    }
-}
-
 fn is_status(e: &kube::Error, code: u16) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
+/// The error of a replace that ended a retry loop: the last of `tries` conflicts, or whatever
+/// else the API answered.
+fn kept_changing(e: kube::Error, tries: usize) -> ClusterError {
+    if is_status(&e, 409) {
+        ClusterError::KeptChanging { tries, source: e }
+    } else {
+        e.into()
+    }
 }
 
 #[async_trait]
@@ -219,14 +328,7 @@ impl Cluster for KubeCluster {
         }
         // A miss may just be a class created a moment ago: ask the API server directly.
         let api: Api<SecretProviderClass> = Api::namespaced(self.client.clone(), namespace);
-        match api.get(name).await {
-            Ok(c) => Ok(c),
-            Err(e) if is_status(&e, 404) => Err(ClusterError::NotFound {
-                namespace: namespace.into(),
-                name: name.into(),
-            }),
-            Err(e) => Err(api_error(e)),
-        }
+        Ok(api.get(name).await?)
     }
 
     async fn upsert_pod_status(
@@ -240,25 +342,21 @@ impl Cluster for KubeCluster {
         match api.create(&PostParams::default(), &status).await {
             Ok(_) => return Ok(()),
             Err(e) if is_status(&e, 409) => {}
-            Err(e) => return Err(api_error(e)),
+            Err(e) => return Err(e.into()),
         }
-        for _ in 0..STATUS_UPDATE_TRIES {
-            let mut current = match api.get(&name).await {
-                Ok(c) => c,
-                Err(e) => return Err(api_error(e)),
-            };
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut current = api.get(&name).await?;
             current.status = status.status.clone();
             current.metadata.labels = status.metadata.labels.clone();
             current.metadata.owner_references = status.metadata.owner_references.clone();
             match api.replace(&name, &PostParams::default(), &current).await {
                 Ok(_) => return Ok(()),
-                Err(e) if is_status(&e, 409) => continue,
-                Err(e) => return Err(api_error(e)),
+                Err(e) if is_status(&e, 409) && tries < STATUS_UPDATE_TRIES => continue,
+                Err(e) => return Err(kept_changing(e, tries)),
             }
         }
-        Err(ClusterError::Api(format!(
-            "SecretProviderClassPodStatus {namespace}/{name} kept changing; gave up after {STATUS_UPDATE_TRIES} tries"
-        )))
     }
 
     async fn pod_owners(
@@ -267,14 +365,8 @@ impl Cluster for KubeCluster {
         name: &str,
     ) -> Result<Vec<OwnerReference>, ClusterError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        match api.get(name).await {
-            Ok(p) => Ok(p.metadata.owner_references.unwrap_or_default()),
-            Err(e) if is_status(&e, 404) => Err(ClusterError::NotFound {
-                namespace: namespace.into(),
-                name: name.into(),
-            }),
-            Err(e) => Err(api_error(e)),
-        }
+        let pod = api.get(name).await?;
+        Ok(pod.metadata.owner_references.unwrap_or_default())
     }
 
     async fn pod_status_owner(
@@ -284,7 +376,7 @@ impl Cluster for KubeCluster {
     ) -> Result<OwnerReference, ClusterError> {
         let api: Api<SecretProviderClassPodStatus> =
             Api::namespaced(self.client.clone(), namespace);
-        let s = api.get(name).await.map_err(api_error)?;
+        let s = api.get(name).await?;
         Ok(OwnerReference {
             api_version: s.api_version.clone(),
             kind: s.kind.clone(),
@@ -301,15 +393,17 @@ impl Cluster for KubeCluster {
         match api.create(&PostParams::default(), &secret).await {
             Ok(_) => return Ok(SecretOutcome::Created),
             Err(e) if is_status(&e, 409) => {}
-            Err(e) => return Err(api_error(e)),
+            Err(e) => return Err(e.into()),
         }
-        for _ in 0..STATUS_UPDATE_TRIES {
-            let mut current = api.get(&name).await.map_err(api_error)?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut current = api.get(&name).await?;
             let managed = current
                 .metadata
                 .labels
                 .as_ref()
-                .and_then(|l| l.get(crate::sync::MANAGED_LABEL))
+                .and_then(|l| l.get(MANAGED_LABEL))
                 .map(String::as_str)
                 == Some("true");
             if !managed {
@@ -348,13 +442,10 @@ impl Cluster for KubeCluster {
             }
             match api.replace(&name, &PostParams::default(), &current).await {
                 Ok(_) => return Ok(SecretOutcome::Updated),
-                Err(e) if is_status(&e, 409) => continue,
-                Err(e) => return Err(api_error(e)),
+                Err(e) if is_status(&e, 409) && tries < STATUS_UPDATE_TRIES => continue,
+                Err(e) => return Err(kept_changing(e, tries)),
             }
         }
-        Err(ClusterError::Api(format!(
-            "Secret {namespace}/{name} kept changing; gave up after {STATUS_UPDATE_TRIES} tries"
-        )))
     }
 
     async fn event(
@@ -397,6 +488,6 @@ impl Cluster for KubeCluster {
         api.create(&PostParams::default(), &event)
             .await
             .map(|_| ())
-            .map_err(api_error)
+            .map_err(ClusterError::from)
     }
 }

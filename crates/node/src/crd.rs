@@ -1,7 +1,7 @@
 //! The two custom resources of `secrets-store.csi.x-k8s.io`, as Rust types: SecretProviderClass
 //! (`v1` storage, `v1alpha1` served and deprecated) and SecretProviderClassPodStatus (status only,
 //! no spec, no status subresource — as upstream). The CRD YAML is generated from these types
-//! (`keyvol crd`).
+//! (`keyvol crd`). The labels the driver puts on the objects it writes live here too.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub const GROUP: &str = "secrets-store.csi.x-k8s.io";
 /// Label upstream puts on every SecretProviderClassPodStatus: the node that mounted the volume.
 pub const NODE_LABEL: &str = "internal.secrets-store.csi.k8s.io/node-name";
+/// The label on every Secret keyvol manages (synced from `secretObjects`).
+pub const MANAGED_LABEL: &str = "secrets-store.csi.k8s.io/managed";
 
 /// One `secretObjects[].data[]` entry.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

@@ -1,6 +1,7 @@
 //! Failures of the node service, with upstream's error types as codes and exactly one mapping to
 //! gRPC status.
 
+use keyvol_core::report;
 use keyvol_core::volume::PublishError;
 use keyvol_core::{ProviderError, ProviderErrorKind};
 use tonic::{Code, Status};
@@ -13,29 +14,40 @@ pub enum NodeError {
     /// The request is malformed (missing volume id, target, capability, `readOnly`...).
     #[error("{0}")]
     InvalidArgument(String),
-    /// The SecretProviderClass does not exist in the pod's namespace.
-    #[error("failed to get secretproviderclass {namespace}/{name}, error: not found")]
-    ClassNotFound {
+    /// The SecretProviderClass could not be read — absent, forbidden, or the API unreachable.
+    #[error("failed to get secretproviderclass {namespace}/{name}")]
+    GetClass {
         /// Namespace.
         namespace: String,
         /// Name.
         name: String,
+        /// What the API answered.
+        #[source]
+        source: ClusterError,
     },
     /// The class is unusable (no provider, no parameters).
     #[error("{0}")]
     InvalidClass(String),
-    /// The Kubernetes API could not be reached or refused.
-    #[error("kubernetes API unavailable: {0}")]
-    ApiUnavailable(String),
+    /// The SecretProviderClassPodStatus could not be written.
+    #[error("failed to update secretproviderclasspodstatus {namespace}/{name}")]
+    PodStatus {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// What the API answered.
+        #[source]
+        source: ClusterError,
+    },
     /// No provider of that name is reachable on this node.
     #[error("provider not found: provider \"{0}\"")]
     ProviderNotFound(String),
     /// The provider failed.
-    #[error("failed to mount objects: {0}")]
+    #[error("failed to mount objects")]
     Provider(#[source] ProviderError),
     /// Mounting, writing or removing files failed.
-    #[error("{0}")]
-    Volume(#[source] PublishError),
+    #[error(transparent)]
+    Volume(PublishError),
     /// Anything else on the node.
     #[error("{0}")]
     Internal(String),
@@ -46,9 +58,12 @@ impl NodeError {
     pub fn code(&self) -> &'static str {
         match self {
             NodeError::InvalidArgument(_) => "InvalidArgument",
-            NodeError::ClassNotFound { .. } => "SecretProviderClassNotFound",
+            NodeError::GetClass {
+                source: ClusterError::NotFound { .. },
+                ..
+            } => "SecretProviderClassNotFound",
+            NodeError::GetClass { .. } | NodeError::PodStatus { .. } => "KubernetesAPIUnavailable",
             NodeError::InvalidClass(_) => "InvalidSecretProviderClass",
-            NodeError::ApiUnavailable(_) => "KubernetesAPIUnavailable",
             NodeError::ProviderNotFound(_) => "FailedToLookupProviderGRPCClient",
             NodeError::Provider(e) => e.code,
             NodeError::Volume(e) => e.code(),
@@ -56,24 +71,45 @@ impl NodeError {
         }
     }
 
-    /// The gRPC status kubelet sees. The message is the whole cause chain, free of secrets.
-    pub fn to_status(&self) -> Status {
-        let code = match self {
+    /// The gRPC code kubelet sees.
+    pub fn grpc_code(&self) -> Code {
+        match self {
             NodeError::InvalidArgument(_) => Code::InvalidArgument,
-            NodeError::ClassNotFound { .. } => Code::NotFound,
+            NodeError::GetClass { source, .. } | NodeError::PodStatus { source, .. } => {
+                cluster_code(source)
+            }
             NodeError::InvalidClass(_) => Code::InvalidArgument,
-            NodeError::ApiUnavailable(_) => Code::Unavailable,
             NodeError::ProviderNotFound(_) => Code::Unavailable,
             NodeError::Provider(e) => provider_code(e.kind),
-            NodeError::Volume(PublishError::Provider(e)) => provider_code(e.kind),
-            NodeError::Volume(_) => Code::Internal,
+            NodeError::Volume(e) => publish_code(e),
             NodeError::Internal(_) => Code::Internal,
-        };
-        Status::new(code, chain(self))
+        }
+    }
+
+    /// The gRPC status kubelet sees. The message is the whole cause chain, free of secrets.
+    pub fn to_status(&self) -> Status {
+        Status::new(self.grpc_code(), report::chain(self))
     }
 }
 
-fn provider_code(kind: ProviderErrorKind) -> Code {
+/// The gRPC code of a Kubernetes API failure.
+pub fn cluster_code(e: &ClusterError) -> Code {
+    match e {
+        ClusterError::NotFound { .. } => Code::NotFound,
+        ClusterError::Unauthorized { .. } => Code::Unauthenticated,
+        ClusterError::Forbidden { .. } => Code::PermissionDenied,
+        ClusterError::Conflict { .. } | ClusterError::KeptChanging { .. } => Code::Aborted,
+        // The node built an object the API server rejects: a keyvol bug, or names past the
+        // API's limits.
+        ClusterError::Invalid { .. } | ClusterError::Failed { .. } => Code::Internal,
+        ClusterError::Unavailable { .. }
+        | ClusterError::NotConfigured { .. }
+        | ClusterError::Timeout { .. } => Code::Unavailable,
+    }
+}
+
+/// The gRPC code of a provider failure (also what `keyvol provider` answers).
+pub fn provider_code(kind: ProviderErrorKind) -> Code {
     match kind {
         ProviderErrorKind::InvalidArgument => Code::InvalidArgument,
         ProviderErrorKind::Unauthenticated => Code::Unauthenticated,
@@ -85,29 +121,11 @@ fn provider_code(kind: ProviderErrorKind) -> Code {
     }
 }
 
-/// The error and its sources, each once.
-pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
-}
-
-impl From<ClusterError> for NodeError {
-    fn from(e: ClusterError) -> Self {
-        match e {
-            ClusterError::NotFound { namespace, name } => {
-                NodeError::ClassNotFound { namespace, name }
-            }
-            ClusterError::Unavailable(m) => NodeError::ApiUnavailable(m),
-            ClusterError::Api(m) => NodeError::ApiUnavailable(m),
+fn publish_code(e: &PublishError) -> Code {
+    match e {
+        PublishError::Provider(p) => provider_code(p.kind),
+        PublishError::Prepare { .. } | PublishError::Mount(_) | PublishError::Write(_) => {
+            Code::Internal
         }
     }
 }
@@ -125,6 +143,110 @@ impl From<PublishError> for NodeError {
 mod tests {
     use super::*;
 
+    fn api(code: u16, reason: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(&format!("secretproviderclasses \"c\" {reason}"), reason)
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    fn transport() -> kube::Error {
+        kube::Error::Service(Box::new(std::io::Error::other(
+            "tcp connect error: Connection refused",
+        )))
+    }
+
+    fn get_class(source: ClusterError) -> NodeError {
+        NodeError::GetClass {
+            namespace: "n".into(),
+            name: "c".into(),
+            source,
+        }
+    }
+
+    #[test]
+    fn kubernetes_answers_keep_their_kind() {
+        let cases = [
+            (api(401, "Unauthorized"), "Unauthorized"),
+            (api(403, "Forbidden"), "Forbidden"),
+            (api(404, "NotFound"), "NotFound"),
+            (api(409, "Conflict"), "Conflict"),
+            (api(400, "BadRequest"), "Invalid"),
+            (api(422, "Invalid"), "Invalid"),
+            (api(408, "Timeout"), "Unavailable"),
+            (api(429, "TooManyRequests"), "Unavailable"),
+            (api(500, "InternalError"), "Unavailable"),
+            (api(503, "ServiceUnavailable"), "Unavailable"),
+            (api(504, "Timeout"), "Unavailable"),
+            (api(410, "Expired"), "Failed"),
+            (transport(), "Unavailable"),
+            (
+                kube::Error::ReadEvents(std::io::Error::other("reset")),
+                "Unavailable",
+            ),
+            (kube::Error::LinesCodecMaxLineLengthExceeded, "Failed"),
+        ];
+        for (e, kind) in cases {
+            let text = e.to_string();
+            assert_eq!(ClusterError::from(e).kind(), kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_cluster_error_maps_to_a_definite_grpc_code() {
+        let cases = [
+            (ClusterError::from(api(404, "NotFound")), Code::NotFound),
+            (
+                ClusterError::from(api(401, "Unauthorized")),
+                Code::Unauthenticated,
+            ),
+            (
+                ClusterError::from(api(403, "Forbidden")),
+                Code::PermissionDenied,
+            ),
+            (ClusterError::from(api(409, "Conflict")), Code::Aborted),
+            (
+                ClusterError::KeptChanging {
+                    tries: 5,
+                    source: api(409, "Conflict"),
+                },
+                Code::Aborted,
+            ),
+            (ClusterError::from(api(422, "Invalid")), Code::Internal),
+            (ClusterError::from(transport()), Code::Unavailable),
+            (ClusterError::from(api(410, "Expired")), Code::Internal),
+            (
+                ClusterError::NotConfigured {
+                    reason: "no Kubernetes API configured".into(),
+                },
+                Code::Unavailable,
+            ),
+            (
+                ClusterError::Timeout {
+                    after: std::time::Duration::from_secs(20),
+                },
+                Code::Unavailable,
+            ),
+        ];
+        for (e, code) in cases {
+            let kind = e.kind();
+            let status = get_class(e).to_status();
+            assert_eq!(status.code(), code, "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_forbidden_class_read_is_permission_denied_with_the_api_servers_words_once() {
+        let status = get_class(api(403, "Forbidden").into()).to_status();
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(
+            status.message(),
+            "failed to get secretproviderclass n/c: forbidden: ApiError: \
+             secretproviderclasses \"c\" Forbidden: Forbidden"
+        );
+    }
+
     #[test]
     fn every_error_maps_to_a_definite_grpc_code() {
         let cases = [
@@ -132,15 +254,16 @@ mod tests {
                 NodeError::InvalidArgument("x".into()),
                 Code::InvalidArgument,
             ),
-            (
-                NodeError::ClassNotFound {
-                    namespace: "n".into(),
-                    name: "c".into(),
-                },
-                Code::NotFound,
-            ),
+            (get_class(api(404, "NotFound").into()), Code::NotFound),
             (NodeError::InvalidClass("x".into()), Code::InvalidArgument),
-            (NodeError::ApiUnavailable("x".into()), Code::Unavailable),
+            (
+                NodeError::PodStatus {
+                    namespace: "n".into(),
+                    name: "p".into(),
+                    source: api(403, "Forbidden").into(),
+                },
+                Code::PermissionDenied,
+            ),
             (NodeError::ProviderNotFound("p".into()), Code::Unavailable),
             (
                 NodeError::Provider(ProviderError::new(
@@ -167,6 +290,14 @@ mod tests {
                 Code::DeadlineExceeded,
             ),
             (
+                NodeError::Volume(PublishError::Provider(ProviderError::new(
+                    ProviderErrorKind::NotFound,
+                    "ObjectNotFound",
+                    "m",
+                ))),
+                Code::NotFound,
+            ),
+            (
                 NodeError::Volume(PublishError::Write(keyvol_core::WriteError::Conflict {
                     path: "a".into(),
                 })),
@@ -178,13 +309,37 @@ mod tests {
             assert_eq!(e.to_status().code(), code, "{e:?}");
             assert_ne!(e.to_status().code(), Code::Unknown);
         }
+    }
+
+    #[test]
+    fn metric_codes_stay_upstreams() {
         assert_eq!(
-            NodeError::ClassNotFound {
-                namespace: "n".into(),
-                name: "c".into()
-            }
-            .code(),
+            get_class(api(404, "NotFound").into()).code(),
             "SecretProviderClassNotFound"
+        );
+        assert_eq!(
+            get_class(api(403, "Forbidden").into()).code(),
+            "KubernetesAPIUnavailable"
+        );
+        assert_eq!(
+            get_class(ClusterError::NotConfigured {
+                reason: "none".into()
+            })
+            .code(),
+            "KubernetesAPIUnavailable"
+        );
+    }
+
+    #[test]
+    fn the_provider_cause_is_rendered_once() {
+        let e = NodeError::Provider(ProviderError::new(
+            ProviderErrorKind::NotFound,
+            "ObjectNotFound",
+            "failed to get secret/nope: not found (SecretNotFound: gone)",
+        ));
+        assert_eq!(
+            e.to_status().message(),
+            "failed to mount objects: failed to get secret/nope: not found (SecretNotFound: gone)"
         );
     }
 }

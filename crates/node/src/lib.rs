@@ -19,6 +19,7 @@ pub mod provider_server;
 pub mod providers;
 pub mod publish;
 pub mod registration;
+pub mod registry;
 pub mod request;
 pub mod rotation;
 pub mod server;

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use keyvol_core::provider::DEFAULT_FILE_MODE;
-use keyvol_core::{MountRequest, Provider, ProviderErrorKind, Sensitive};
+use keyvol_core::{MountRequest, Provider, Sensitive};
 use keyvol_proto::provider::v1alpha1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::error::provider_code;
 use crate::providers::PROVIDER_API_VERSION;
 
 /// The gRPC service around a provider.
@@ -112,15 +113,7 @@ impl pb::csi_driver_provider_server::CsiDriverProvider for ProviderService {
                     .collect(),
             })),
             Err(e) => {
-                let code = match e.kind {
-                    ProviderErrorKind::InvalidArgument => tonic::Code::InvalidArgument,
-                    ProviderErrorKind::Unauthenticated => tonic::Code::Unauthenticated,
-                    ProviderErrorKind::PermissionDenied => tonic::Code::PermissionDenied,
-                    ProviderErrorKind::NotFound => tonic::Code::NotFound,
-                    ProviderErrorKind::Unavailable => tonic::Code::Unavailable,
-                    ProviderErrorKind::DeadlineExceeded => tonic::Code::DeadlineExceeded,
-                    ProviderErrorKind::Internal => tonic::Code::Internal,
-                };
+                let code = provider_code(e.kind);
                 tracing::warn!(code = e.code, "mount failed: {}", e.message);
                 Err(Status::new(
                     code,

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use keyvol_core::provider::DEFAULT_FILE_MODE;
+use keyvol_core::report;
 use keyvol_core::tmpfs;
 use keyvol_core::volume::{self, Backing};
 use keyvol_core::{MountRequest, ObjectVersion};
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterError};
 use crate::crd::{
     NODE_LABEL, SecretProviderClassObject, SecretProviderClassPodStatus,
     SecretProviderClassPodStatusStatus, pod_status_name,
@@ -22,6 +23,7 @@ use crate::error::NodeError;
 use crate::locks::VolumeLocks;
 use crate::metrics::Metrics;
 use crate::providers::Providers;
+use crate::registry::Registry;
 use crate::request::{PublishRequest, SA_TOKENS};
 
 /// Deadline of one Kubernetes API call on the publish path. kube-rs retries 429/503/504 on its
@@ -29,13 +31,13 @@ use crate::request::{PublishRequest, SA_TOKENS};
 const API_CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 async fn bounded<T>(
-    call: impl std::future::Future<Output = Result<T, crate::cluster::ClusterError>>,
-) -> Result<T, NodeError> {
+    call: impl std::future::Future<Output = Result<T, ClusterError>>,
+) -> Result<T, ClusterError> {
     match tokio::time::timeout(API_CALL_TIMEOUT, call).await {
-        Ok(r) => r.map_err(NodeError::from),
-        Err(_) => Err(NodeError::ApiUnavailable(format!(
-            "the Kubernetes API did not answer within {API_CALL_TIMEOUT:?}"
-        ))),
+        Ok(r) => r,
+        Err(_) => Err(ClusterError::Timeout {
+            after: API_CALL_TIMEOUT,
+        }),
     }
 }
 
@@ -99,7 +101,7 @@ pub struct NodeState {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Volumes this process mounted, for the rotation loop.
-    pub registry: crate::rotation::Registry,
+    pub registry: Registry,
 }
 
 impl NodeState {
@@ -154,7 +156,12 @@ impl NodeState {
             self.cluster
                 .secret_provider_class(&req.pod_namespace, &req.class_name),
         )
-        .await?;
+        .await
+        .map_err(|source| NodeError::GetClass {
+            namespace: req.pod_namespace.clone(),
+            name: req.class_name.clone(),
+            source,
+        })?;
         if mounted
             && !force_refresh
             && !due_for_refresh(
@@ -208,7 +215,7 @@ impl NodeState {
                 let err = NodeError::from(e);
                 self.metrics.rotation_error(&provider_name, err.code());
                 self.metrics.publish_error(&provider_name, err.code());
-                tracing::warn!(error = %crate::error::chain(&err), "republish failed; keeping the current files: {}", req.summary());
+                tracing::warn!(error = %report::chain(&err), "republish failed; keeping the current files: {}", req.summary());
                 return Ok(PublishOutcome::KeptAfterError);
             }
             Err(e) => return Err(e.into()),
@@ -217,17 +224,22 @@ impl NodeState {
             .publish_duration(&provider_name, started.elapsed());
 
         let status = pod_status(&self.config.node_id, &req, &published.object_versions);
-        if let Err(e) = bounded(self.cluster.upsert_pod_status(status)).await {
+        let status_name = pod_status_name(&req.pod_name, &req.pod_namespace, &req.class_name);
+        if let Err(source) = bounded(self.cluster.upsert_pod_status(status)).await {
+            let e = NodeError::PodStatus {
+                namespace: req.pod_namespace.clone(),
+                name: status_name,
+                source,
+            };
             if published.mounted_now {
                 let _ = tmpfs::unmount(&req.target_path);
             }
             if mounted {
-                tracing::warn!(error = %e, "republish could not update the pod status: {}", req.summary());
+                tracing::warn!(error = %report::chain(&e), "republish could not update the pod status: {}", req.summary());
                 return Ok(PublishOutcome::KeptAfterError);
             }
             return Err(e);
         }
-        let status_name = pod_status_name(&req.pod_name, &req.pod_namespace, &req.class_name);
         let sync = crate::sync::sync_secrets(
             self.cluster.as_ref(),
             &class,
@@ -276,7 +288,7 @@ impl NodeState {
             }
             Err(e) => {
                 let err = NodeError::from(e);
-                tracing::warn!(volume = volume_id, target = %target.display(), outcome = "failed", error = %crate::error::chain(&err), "node unpublish volume");
+                tracing::warn!(volume = volume_id, target = %target.display(), outcome = "failed", error = %report::chain(&err), "node unpublish volume");
                 Err(err)
             }
         }
@@ -316,7 +328,7 @@ impl LogContext {
                 "{what}"
             ),
             Err(e) => tracing::warn!(
-                pod, namespace, class, volume, outcome = "failed", error = %crate::error::chain(e), "{what}"
+                pod, namespace, class, volume, outcome = "failed", error = %report::chain(e), "{what}"
             ),
         }
     }

@@ -5,55 +5,17 @@
 //! (`MountRotationComplete`, or `MountRotationFailed` with the current files kept).
 //!
 //! The loop works from what kubelet handed over at publish time (kept in memory only), so after
-//! a restart it covers volumes again once kubelet republishes or the pod is recreated.
+//! a restart it covers volumes again once kubelet republishes or the pod is recreated. The
+//! volumes themselves are kept in [`crate::registry`], which the publish flow fills.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use keyvol_core::report;
+
 use crate::cluster::EventType;
+use crate::error::NodeError;
 use crate::publish::{NodeState, PublishOutcome};
-use crate::request::PublishRequest;
-
-/// Volumes to refresh, by volume id.
-#[derive(Default)]
-pub struct Registry {
-    volumes: Mutex<BTreeMap<String, PublishRequest>>,
-}
-
-impl Registry {
-    /// Remembers (or updates) a mounted volume.
-    pub fn register(&self, req: PublishRequest) {
-        if let Ok(mut v) = self.volumes.lock() {
-            v.insert(req.volume_id.clone(), req);
-        }
-    }
-
-    /// Forgets a volume (unpublished).
-    pub fn forget(&self, volume_id: &str) {
-        if let Ok(mut v) = self.volumes.lock() {
-            v.remove(volume_id);
-        }
-    }
-
-    /// The volumes now registered.
-    pub fn snapshot(&self) -> Vec<PublishRequest> {
-        self.volumes
-            .lock()
-            .map(|v| v.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// How many volumes are registered.
-    pub fn len(&self) -> usize {
-        self.volumes.lock().map(|v| v.len()).unwrap_or(0)
-    }
-
-    /// True when none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// Runs one round: refreshes every registered volume, concurrently (each under its own lock).
 pub async fn round(state: &Arc<NodeState>) {
@@ -75,10 +37,10 @@ pub async fn round(state: &Arc<NodeState>) {
                     "MountRotationFailed",
                     format!("failed to rotate mounted contents for spc {ns}/{class}; the current files are kept"),
                 )),
-                Err(e) => Some((EventType::Warning, "MountRotationFailed", format!("failed to rotate mounted contents for spc {ns}/{class}: {e}"))),
+                Err(e) => Some((EventType::Warning, "MountRotationFailed", format!("failed to rotate mounted contents for spc {ns}/{class}: {}", report::chain(e)))),
                 Ok(_) => None,
             };
-            if let Err(crate::error::NodeError::InvalidArgument(_)) = &result {
+            if let Err(NodeError::InvalidArgument(_)) = &result {
                 // No longer mounted (unpublished behind our back): stop refreshing it.
                 state.registry.forget(&volume_id);
                 return;

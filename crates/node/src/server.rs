@@ -105,7 +105,7 @@ pub async fn run_node(
         cluster,
         locks: VolumeLocks::default(),
         metrics: metrics.clone(),
-        registry: crate::rotation::Registry::default(),
+        registry: crate::registry::Registry::default(),
     });
     let ready = Arc::new(AtomicBool::new(true));
 

@@ -16,17 +16,16 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use crate::cluster::{Cluster, ClusterError, SecretOutcome};
+pub use crate::crd::MANAGED_LABEL;
 use crate::crd::{SecretObject, SecretProviderClass};
-
-/// The label on every Secret keyvol manages.
-pub const MANAGED_LABEL: &str = "secrets-store.csi.k8s.io/managed";
 /// Event reason of a failed sync (upstream's).
 pub const FAILED_REASON: &str = "FailedToCreateSecret";
 /// Secret type with the `tls.key` / `tls.crt` split.
 pub const TLS_TYPE: &str = "kubernetes.io/tls";
 
-/// Why one secret object could not be synced. Messages name files and keys, never contents.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why one secret object (or the whole sync) failed. Messages name files and keys, never
+/// contents.
+#[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// secretName, type or data is empty.
     #[error("secretObjects[{index}]: {what} is empty")]
@@ -62,9 +61,27 @@ pub enum SyncError {
         /// Secret name.
         name: String,
     },
-    /// The API refused.
-    #[error("secret {name}: {source}")]
-    Api {
+    /// The mounted files could not be read back.
+    #[error("failed to read the mounted files for secretObjects")]
+    ReadMounted {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The owners for the synced Secrets (the pod's, or the pod status) could not be read.
+    #[error("failed to get the owners of pod {namespace}/{pod}")]
+    Owners {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// The cause.
+        #[source]
+        source: ClusterError,
+    },
+    /// The API refused the Secret.
+    #[error("failed to apply secret {name}")]
+    Apply {
         /// Secret name.
         name: String,
         /// The cause.
@@ -218,32 +235,21 @@ pub async fn sync_secrets(
     }
     let files = match keyvol_core::AtomicWriter::new(target).read_current() {
         Ok(f) => f,
-        Err(e) => {
-            let err = SyncError::Api {
-                name: String::new(),
-                source: ClusterError::Api(format!("cannot read mounted files: {e}")),
-            };
-            return vec![err];
-        }
+        Err(source) => return vec![SyncError::ReadMounted { source }],
     };
     // Owners: the pod's owners, or the pod status when the pod has none (upstream's rule).
+    let owners_error = |source: ClusterError| SyncError::Owners {
+        namespace: namespace.to_owned(),
+        pod: pod_name.to_owned(),
+        source,
+    };
     let owners = match cluster.pod_owners(namespace, pod_name).await {
         Ok(o) if !o.is_empty() => o,
         Ok(_) => match cluster.pod_status_owner(namespace, pod_status_name).await {
             Ok(o) => vec![o],
-            Err(e) => {
-                return vec![SyncError::Api {
-                    name: String::new(),
-                    source: e,
-                }];
-            }
+            Err(e) => return vec![owners_error(e)],
         },
-        Err(e) => {
-            return vec![SyncError::Api {
-                name: String::new(),
-                source: e,
-            }];
-        }
+        Err(e) => return vec![owners_error(e)],
     };
     let mut errors = Vec::new();
     for (i, object) in class.spec.secret_objects.iter().enumerate() {
@@ -256,7 +262,7 @@ pub async fn sync_secrets(
                     tracing::info!(secret = %object.secret_name, namespace, ?outcome, "synced secret");
                     Ok(())
                 }
-                Err(source) => Err(SyncError::Api {
+                Err(source) => Err(SyncError::Apply {
                     name: object.secret_name.clone(),
                     source,
                 }),
@@ -264,7 +270,9 @@ pub async fn sync_secrets(
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            tracing::warn!(error = %e, namespace, pod = pod_name, "secret sync failed");
+            // Names, codes and the API server's messages only: never a Secret's data.
+            let message = keyvol_core::report::chain(&e);
+            tracing::warn!(error = %message, namespace, pod = pod_name, "secret sync failed");
             let _ = cluster
                 .event(
                     namespace,
@@ -272,7 +280,7 @@ pub async fn sync_secrets(
                     pod_uid,
                     crate::cluster::EventType::Warning,
                     FAILED_REASON,
-                    &e.to_string(),
+                    &message,
                 )
                 .await;
             errors.push(e);

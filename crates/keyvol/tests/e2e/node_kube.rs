@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::util::*;
-use keyvol_fakekube::FakeKube;
+use keyvol_fakekube::{FakeKube, Verb};
 use keyvol_node::crd::SecretProviderClassPodStatus;
 use keyvol_proto::csi::v1 as csi;
 use keyvol_proto::provider::v1alpha1 as pb;
@@ -363,6 +363,56 @@ async fn failures_leave_the_target_unmounted_and_clean() {
         std::fs::read_to_string(target.join("api-key")).expect("file"),
         "key-one"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_refusals_keep_their_kind_as_grpc_codes() {
+    let c = Cluster::start(&[]).await;
+    let mut node = c.client().await;
+    c.fake
+        .insert(&class(
+            "guarded",
+            "azure",
+            &["objectName: db-password\nobjectType: secret"],
+        ))
+        .expect("class");
+    // RBAC refuses the class watch and the direct read. (Before issue 12 every API refusal
+    // came back Unavailable.)
+    let target = c.target("guarded");
+    c.fake
+        .fail_requests(Verb::List, "secretproviderclasses", 403, 1000);
+    c.fake
+        .fail_requests(Verb::Get, "secretproviderclasses", 403, 1);
+    let err = node
+        .node_publish_volume(publish_request(&target, "guarded"))
+        .await
+        .expect_err("forbidden class read");
+    assert_eq!(err.code(), Code::PermissionDenied, "{}", err.message());
+    assert!(
+        err.message()
+            .starts_with("failed to get secretproviderclass default/guarded: forbidden: "),
+        "{}",
+        err.message()
+    );
+
+    // The class read now works (directly: the watch is still refused), but the pod status write
+    // is refused after the files were written: the mount is undone.
+    c.fake
+        .fail_requests(Verb::Create, "secretproviderclasspodstatuses", 403, 1);
+    let err = node
+        .node_publish_volume(publish_request(&target, "guarded"))
+        .await
+        .expect_err("forbidden pod status write");
+    assert_eq!(err.code(), Code::PermissionDenied, "{}", err.message());
+    assert!(
+        err.message().starts_with(
+            "failed to update secretproviderclasspodstatus default/app-default-guarded: forbidden: "
+        ),
+        "{}",
+        err.message()
+    );
+    assert!(!is_mounted(&target), "the tmpfs this call mounted is gone");
+    assert!(!err.message().contains("s3cr3t"), "{}", err.message());
 }
 
 /// A provider written for this test: returns one file naming what it was asked.

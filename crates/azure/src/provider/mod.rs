@@ -1,20 +1,39 @@
 //! The Azure provider: validates a mount request, picks the identity, fetches every object
 //! concurrently from Key Vault — with deadline-aware retries and identical in-flight requests
 //! coalesced process-wide — and returns the files. All or nothing.
+//!
+//! This module holds the mount flow ([`AzureProvider::fetch`], [`AzureProvider::fetch_bundles`])
+//! and what one object contributes to it. The private submodules, one concern each: `fetch`
+//! gets one object version — from the share window (`share`), joined to an identical request in
+//! flight (`coalesce`), or from the vault with deadline-aware retries (`retry`) behind per-vault
+//! throttle gates (`gate`); `history` picks the versions of `objectVersionHistory`; `warmup`
+//! tracks which clients have learned their vault's challenge; `context` holds the process-wide
+//! state and one mount's view that they all work with.
+
+mod coalesce;
+mod context;
+mod fetch;
+mod gate;
+mod history;
+mod retry;
+mod share;
+mod warmup;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use keyvol_core::{
     MountRequest, MountResponse, ObjectVersion, Provider, ProviderError, ProviderFile, RelPath,
     Sensitive,
 };
-use rand::Rng;
 use tokio::time::Instant;
+
+use self::context::{FetchState, MountCtx};
+use self::fetch::fetch_version;
+use self::history::pick_history;
 
 use crate::error::AzureError;
 use crate::format::{Fetched, FormatOptions, render};
@@ -30,12 +49,6 @@ pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
 /// Deadline of one mount: below kubelet's two-minute NodePublishVolume deadline, so keyvol answers
 /// with its own clear error instead of kubelet's DeadlineExceeded.
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
-/// Tries per request, the first included.
-const MAX_TRIES: u32 = 5;
-/// First backoff when the server gives no Retry-After; doubles per try, with jitter.
-const BASE_BACKOFF: Duration = Duration::from_millis(250);
-/// Longest backoff keyvol picks on its own (a server's Retry-After may be longer).
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Provider settings, from the command line.
 #[derive(Debug, Clone)]
@@ -74,93 +87,8 @@ impl Default for AzureProviderConfig {
     }
 }
 
-/// Identity of one vault request, for coalescing.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct FetchKey {
-    vault: String,
-    identity: IdentityKey,
-    kind: ObjectType,
-    name: String,
-    version: String,
-}
-
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Fetched>, AzureError>>>;
-
 /// The files and object versions one object contributes to a mount.
 type ObjectFiles = (Vec<ProviderFile>, Vec<ObjectVersion>);
-
-/// Most entries the share-window cache keeps; beyond it, new results are not cached.
-const MAX_SHARED_RESULTS: usize = 10_000;
-
-/// Process-wide fetch state: identical requests in flight, recent results within the share
-/// window, and per-vault throttling gates.
-#[derive(Default)]
-struct FetchState {
-    in_flight: Mutex<HashMap<FetchKey, SharedFetch>>,
-    recent: Mutex<HashMap<FetchKey, (Instant, Arc<Fetched>)>>,
-    /// Vault URL → the time before which no request may go to it (from a 429's Retry-After).
-    gates: Mutex<HashMap<String, Instant>>,
-    /// (vault, identity, kind) whose client has made a request (so knows the challenge).
-    warm: Mutex<std::collections::HashSet<(String, IdentityKey, ObjectType)>>,
-}
-
-impl FetchState {
-    fn recent(&self, key: &FetchKey, window: Duration) -> Option<Arc<Fetched>> {
-        if window.is_zero() {
-            return None;
-        }
-        let map = self.recent.lock().ok()?;
-        map.get(key)
-            .filter(|(at, _)| at.elapsed() < window)
-            .map(|(_, f)| f.clone())
-    }
-
-    fn remember(&self, key: FetchKey, value: Arc<Fetched>, window: Duration) {
-        if window.is_zero() {
-            return;
-        }
-        if let Ok(mut map) = self.recent.lock() {
-            if map.len() >= MAX_SHARED_RESULTS {
-                map.retain(|_, (at, _)| at.elapsed() < window);
-            }
-            if map.len() < MAX_SHARED_RESULTS {
-                map.insert(key, (Instant::now(), value));
-            }
-        }
-    }
-
-    fn needs_warmup(&self, vault: &str, identity: &IdentityKey, kind: ObjectType) -> bool {
-        self.warm
-            .lock()
-            .map(|w| !w.contains(&(vault.to_owned(), identity.clone(), kind)))
-            .unwrap_or(false)
-    }
-
-    fn warmed(&self, vault: &str, identity: &IdentityKey, kind: ObjectType) {
-        if let Ok(mut w) = self.warm.lock() {
-            w.insert((vault.to_owned(), identity.clone(), kind));
-        }
-    }
-
-    /// When the vault may be asked again, if it is throttling us.
-    fn gate(&self, vault: &str) -> Option<Instant> {
-        let gates = self.gates.lock().ok()?;
-        gates
-            .get(vault)
-            .copied()
-            .filter(|until| *until > Instant::now())
-    }
-
-    fn close_gate(&self, vault: &str, for_how_long: Duration) {
-        if let Ok(mut gates) = self.gates.lock() {
-            let until = Instant::now() + for_how_long;
-            let entry = gates.entry(vault.to_owned()).or_insert(until);
-            if *entry < until {
-                *entry = until;
-            }
-        }
-    }
-}
 
 /// The provider. Create one per process: it owns the token, client and in-flight caches.
 pub struct AzureProvider {
@@ -169,19 +97,6 @@ pub struct AzureProvider {
     credentials: CredentialCache,
     clients: Mutex<HashMap<(String, IdentityKey), Arc<dyn KeyVault>>>,
     state: Arc<FetchState>,
-}
-
-/// One mount's view of the provider: the vault client and identity to use, and the deadline.
-#[derive(Clone)]
-struct MountCtx {
-    vault: Arc<dyn KeyVault>,
-    vault_url: String,
-    identity: IdentityKey,
-    deadline: Instant,
-    state: Arc<FetchState>,
-    share_window: Duration,
-    format: FormatOptions,
-    default_mode: u32,
 }
 
 impl AzureProvider {
@@ -248,7 +163,10 @@ impl AzureProvider {
             Vec::with_capacity(objects.len());
         let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
         for kind in [ObjectType::Secret, ObjectType::Key, ObjectType::Cert] {
-            if self.state.needs_warmup(&ctx.vault_url, &ctx.identity, kind)
+            if self
+                .state
+                .warmup
+                .needed(&ctx.vault_url, &ctx.identity, kind)
                 && let Some(i) = objects.iter().position(|o| o.object_type == kind)
             {
                 first.push((i, objects[i].clone()));
@@ -258,7 +176,8 @@ impl AzureProvider {
         for (i, object) in &first {
             let r = fetch_object(&ctx, object).await;
             self.state
-                .warmed(&ctx.vault_url, &ctx.identity, object.object_type);
+                .warmup
+                .done(&ctx.vault_url, &ctx.identity, object.object_type);
             warmed.insert(*i, r?);
         }
         let rest: Vec<(usize, KeyVaultObject)> = objects
@@ -415,45 +334,6 @@ async fn fetch_object(
     Ok((files, versions))
 }
 
-/// The `objectVersionHistory` versions to mount: enabled ones, newest first, starting at
-/// `objectVersion` (or the newest), exactly N of them (upstream returned N+1, an off-by-one).
-async fn pick_history(ctx: &MountCtx, object: &KeyVaultObject) -> Result<Vec<String>, AzureError> {
-    let vault = ctx.vault.clone();
-    let (kind, name) = (object.object_type, object.name.clone());
-    let mut list = with_retries(ctx.deadline, Some((&ctx.state, &ctx.vault_url)), || {
-        let vault = vault.clone();
-        let name = name.clone();
-        async move { vault.list_versions(kind, &name).await }
-    })
-    .await?;
-    list.retain(|v| v.enabled == Some(true));
-    list.sort_by(|a, b| {
-        b.created
-            .unwrap_or(0)
-            .cmp(&a.created.unwrap_or(0))
-            .then_with(|| a.version.cmp(&b.version))
-    });
-    let start = if object.version.is_empty() || object.version.eq_ignore_ascii_case("latest") {
-        0
-    } else {
-        list.iter()
-            .position(|v| v.version.eq_ignore_ascii_case(&object.version))
-            .ok_or_else(|| AzureError::NotFound {
-                object: format!("{}/{}", kind.as_str(), object.name),
-                detail: format!(
-                    "objectVersion {} is not among the enabled versions",
-                    object.version
-                ),
-            })?
-    };
-    Ok(list
-        .into_iter()
-        .skip(start)
-        .take(object.version_history as usize)
-        .map(|v| v.version)
-        .collect())
-}
-
 fn fetched_version(f: &Fetched) -> &str {
     match f {
         Fetched::Secret(s) => version_of(&s.id),
@@ -479,141 +359,6 @@ fn push_files(
     Ok(())
 }
 
-/// One object version: from the share window if a volume fetched it a moment ago with the
-/// same identity, else from the vault with retries, shared with any identical request already
-/// in flight. Never shared across identities: the identity is part of the key.
-async fn fetch_version(
-    ctx: &MountCtx,
-    kind: ObjectType,
-    name: &str,
-    version: &str,
-) -> Result<Arc<Fetched>, AzureError> {
-    let key = FetchKey {
-        vault: ctx.vault_url.clone(),
-        identity: ctx.identity.clone(),
-        kind,
-        name: name.to_owned(),
-        version: version.to_owned(),
-    };
-    if let Some(hit) = ctx.state.recent(&key, ctx.share_window) {
-        return Ok(hit);
-    }
-    let shared = {
-        let mut map = ctx
-            .state
-            .in_flight
-            .lock()
-            .map_err(|_| AzureError::Internal("in-flight map poisoned".into()))?;
-        match map.get(&key) {
-            Some(f) => f.clone(),
-            None => {
-                let vault = ctx.vault.clone();
-                let state = ctx.state.clone();
-                let vault_url = ctx.vault_url.clone();
-                let (name, version, deadline) = (name.to_owned(), version.to_owned(), ctx.deadline);
-                let fut: BoxFuture<'static, Result<Arc<Fetched>, AzureError>> = async move {
-                    with_retries(deadline, Some((&state, &vault_url)), || {
-                        let vault = vault.clone();
-                        let (name, version) = (name.clone(), version.clone());
-                        async move {
-                            Ok(Arc::new(match kind {
-                                ObjectType::Secret => {
-                                    Fetched::Secret(vault.get_secret(&name, &version).await?)
-                                }
-                                ObjectType::Key => {
-                                    Fetched::Key(vault.get_key(&name, &version).await?)
-                                }
-                                ObjectType::Cert => {
-                                    Fetched::Cert(vault.get_certificate(&name, &version).await?)
-                                }
-                            }))
-                        }
-                    })
-                    .await
-                }
-                .boxed();
-                let shared = fut.shared();
-                map.insert(key.clone(), shared.clone());
-                shared
-            }
-        }
-    };
-    let result = shared.clone().await;
-    if let Ok(mut map) = ctx.state.in_flight.lock()
-        && map.get(&key).is_some_and(|f| f.ptr_eq(&shared))
-    {
-        map.remove(&key);
-    }
-    if let Ok(value) = &result {
-        ctx.state.remember(key, value.clone(), ctx.share_window);
-    }
-    result
-}
-
-/// Runs `op` until it succeeds, fails for good, or the next wait would pass `deadline`. Waits
-/// honour the server's Retry-After; otherwise they grow exponentially with jitter.
-///
-/// With a `gate`, a vault that answered 429 with Retry-After is not asked again before that
-/// time by any request of the process — other vaults are not affected.
-async fn with_retries<T, F, Fut>(
-    deadline: Instant,
-    gate: Option<(&FetchState, &str)>,
-    mut op: F,
-) -> Result<T, AzureError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, AzureError>>,
-{
-    let mut attempt = 0u32;
-    loop {
-        if let Some((state, vault)) = gate
-            && let Some(until) = state.gate(vault)
-        {
-            if until >= deadline {
-                return Err(AzureError::Throttled {
-                    object: vault.to_owned(),
-                    detail: "the vault asked for a pause that outlasts this mount's deadline"
-                        .into(),
-                    retry_after: Some(until - Instant::now()),
-                });
-            }
-            tokio::time::sleep_until(until).await;
-        }
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_transient() && attempt + 1 < MAX_TRIES => {
-                if let (
-                    Some((state, vault)),
-                    AzureError::Throttled {
-                        retry_after: Some(wait),
-                        ..
-                    },
-                ) = (gate, &e)
-                {
-                    state.close_gate(vault, *wait);
-                }
-                let wait = e.retry_after().unwrap_or_else(|| backoff(attempt));
-                if Instant::now() + wait >= deadline {
-                    // The wait cannot be honoured within the caller's deadline: report the cause now.
-                    return Err(e);
-                }
-                tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
-                tokio::time::sleep(wait).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    let base = BASE_BACKOFF
-        .saturating_mul(1u32 << attempt.min(8))
-        .min(MAX_BACKOFF);
-    let jitter = rand::rng().random_range(0.8..1.2);
-    base.mul_f64(jitter)
-}
-
 #[async_trait]
 impl Provider for AzureProvider {
     async fn mount(&self, request: MountRequest) -> Result<MountResponse, ProviderError> {
@@ -628,73 +373,6 @@ impl Provider for AzureProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    #[tokio::test(start_paused = true)]
-    async fn retries_honour_retry_after_within_the_deadline() {
-        let calls = Arc::new(AtomicU32::new(0));
-        let c = calls.clone();
-        let start = Instant::now();
-        let result = with_retries(start + Duration::from_secs(30), None, || {
-            let c = c.clone();
-            async move {
-                if c.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(AzureError::Throttled {
-                        object: "o".into(),
-                        detail: "d".into(),
-                        retry_after: Some(Duration::from_secs(5)),
-                    })
-                } else {
-                    Ok(7)
-                }
-            }
-        })
-        .await;
-        assert_eq!(result.expect("succeeds"), 7);
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-        assert!(
-            Instant::now() - start >= Duration::from_secs(10),
-            "waited as told"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_retry_after_past_the_deadline_fails_at_once() {
-        let start = Instant::now();
-        let result: Result<(), _> = with_retries(start + Duration::from_secs(10), None, || async {
-            Err(AzureError::Throttled {
-                object: "o".into(),
-                detail: "d".into(),
-                retry_after: Some(Duration::from_secs(60)),
-            })
-        })
-        .await;
-        assert!(matches!(result, Err(AzureError::Throttled { .. })));
-        assert!(
-            Instant::now() - start < Duration::from_secs(1),
-            "did not sleep past the deadline"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn permanent_errors_are_not_retried() {
-        let calls = Arc::new(AtomicU32::new(0));
-        let c = calls.clone();
-        let result: Result<(), _> =
-            with_retries(Instant::now() + Duration::from_secs(10), None, || {
-                let c = c.clone();
-                async move {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    Err(AzureError::NotFound {
-                        object: "o".into(),
-                        detail: "d".into(),
-                    })
-                }
-            })
-            .await;
-        assert!(result.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
 
     #[tokio::test]
     async fn unformatted_bundles_refuse_version_history_before_any_network_call() {
@@ -981,14 +659,14 @@ mod fake_vault_tests {
         assert_eq!(vault.gets.load(Ordering::SeqCst), 2);
 
         // While a vault's gate is closed, new requests to it wait instead of hammering it...
-        c.state.close_gate(&c.vault_url, Duration::from_secs(3));
+        c.state.gates.close(&c.vault_url, Duration::from_secs(3));
         let before = Instant::now();
         fetch_object(&c, &object("objectVersion: vt\nobjectAlias: b"))
             .await
             .expect("waits for the gate");
         assert!(Instant::now() - before >= Duration::from_secs(3));
         // ...and a request to another vault does not wait.
-        c.state.close_gate(&c.vault_url, Duration::from_secs(3));
+        c.state.gates.close(&c.vault_url, Duration::from_secs(3));
         let mut elsewhere = c.clone();
         elsewhere.vault_url = "https://other.vault.azure.net/".into();
         let before = Instant::now();

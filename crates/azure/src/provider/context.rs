@@ -1,0 +1,67 @@
+//! What a fetch works with: the process-wide [`FetchState`] (requests in flight, the share
+//! window, throttle gates, warmed-up clients) and one mount's [`MountCtx`] (its vault client,
+//! identity, deadline and formatting), plus the [`FetchKey`] that keeps identities apart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::coalesce::InFlight;
+use super::gate::Gates;
+use super::share::ShareCache;
+use super::warmup::Warmup;
+use crate::format::{Fetched, FormatOptions};
+use crate::identity::IdentityKey;
+use crate::keyvault::KeyVault;
+use crate::objects::ObjectType;
+
+/// Identity of one vault request, for coalescing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct FetchKey {
+    /// The vault URL.
+    pub(super) vault: String,
+    /// Who asks (never shared across identities).
+    pub(super) identity: IdentityKey,
+    /// Secret, key or certificate.
+    pub(super) kind: ObjectType,
+    /// Object name.
+    pub(super) name: String,
+    /// Object version; empty for the newest.
+    pub(super) version: String,
+}
+
+/// Process-wide fetch state: identical requests in flight, recent results within the share
+/// window, per-vault throttling gates, and which clients know their vault's challenge.
+#[derive(Default)]
+pub(super) struct FetchState {
+    /// Requests in flight, joined by identical ones.
+    pub(super) in_flight: InFlight<FetchKey, Arc<Fetched>>,
+    /// Results within the share window.
+    pub(super) shared: ShareCache<FetchKey, Arc<Fetched>>,
+    /// Vaults that asked for a pause.
+    pub(super) gates: Gates,
+    /// Clients that have made a request.
+    pub(super) warmup: Warmup,
+}
+
+/// One mount's view of the provider: the vault client and identity to use, and the deadline.
+#[derive(Clone)]
+pub(super) struct MountCtx {
+    /// The Key Vault client for (vault, identity).
+    pub(super) vault: Arc<dyn KeyVault>,
+    /// The vault URL (coalescing key, throttle gate).
+    pub(super) vault_url: String,
+    /// Who asks: the identity the client authenticates as.
+    pub(super) identity: IdentityKey,
+    /// When the mount gives up, retries included.
+    pub(super) deadline: Instant,
+    /// The process-wide fetch state.
+    pub(super) state: Arc<FetchState>,
+    /// How long one fetch serves other volumes (zero: off).
+    pub(super) share_window: Duration,
+    /// PEM output switches.
+    pub(super) format: FormatOptions,
+    /// Mode of files whose object sets none.
+    pub(super) default_mode: u32,
+}
