@@ -6,9 +6,11 @@
 //!   repeated flags, applied to a whole clap command tree.
 //! - [`exit`]: [`Failure`], the one way a command fails, rendered once as the CLI's last line
 //!   with an exit status by class.
+//! - [`run`]: parse, set up logging, TLS and the runtime, run one command, exit.
 
 pub mod exit;
 pub mod flags;
 pub mod logging;
+pub mod run;
 
 pub use exit::{Failure, report};

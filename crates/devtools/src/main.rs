@@ -7,8 +7,7 @@ mod bench;
 mod demo;
 mod devvault;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use keyvol_cli::{Failure, flags, logging};
+use clap::{Parser, Subcommand};
 
 /// Name in error lines.
 const PROGRAM: &str = "keyvol-dev";
@@ -38,43 +37,16 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn parse_cli() -> Result<Cli, clap::Error> {
-    let matches = flags::go_style(Cli::command()).try_get_matches()?;
-    Cli::from_arg_matches(&matches)
-}
-
 fn main() -> std::process::ExitCode {
-    let cli = match parse_cli() {
+    let cli: Cli = match keyvol_cli::run::parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
+        Err(code) => return code,
     };
-    logging::init(cli.verbosity, cli.log_format_json);
-    // One crypto provider for the whole process (aws-lc-rs); a second call is harmless.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return keyvol_cli::report(
-                PROGRAM,
-                Failure::internal(format!("failed to start the async runtime: {e}")),
-            );
-        }
-    };
-    let result = runtime.block_on(async move {
+    keyvol_cli::run::run(PROGRAM, cli.verbosity, cli.log_format_json, async move {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::DevVault(args) => devvault::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(failure) => keyvol_cli::report(PROGRAM, failure),
-    }
+    })
 }

@@ -8,8 +8,7 @@ mod cmd_flexvol;
 mod cmd_mount;
 mod cmd_node;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use keyvol_cli::{Failure, flags, logging};
+use clap::{Parser, Subcommand};
 
 /// Secrets, keys and certificates from a key management system as a Kubernetes volume.
 /// Name in error lines.
@@ -45,49 +44,24 @@ enum Command {
     Flexvol(cmd_flexvol::FlexvolArgs),
 }
 
-/// Parses the command line; `Err` carries clap's message (help and version included) and the
-/// exit status it asks for.
-fn parse_cli() -> Result<Cli, clap::Error> {
-    let matches = flags::go_style(Cli::command()).try_get_matches()?;
-    Cli::from_arg_matches(&matches)
-}
-
 fn main() -> std::process::ExitCode {
     // Installed as `<plugin dir>/azure~kv/kv`, this binary is run by kubelet as `kv <command> …`:
     // a FlexVolume call, whose reply is one JSON object whatever the arguments.
     if cmd_flexvol::invoked_as_driver() {
         return cmd_flexvol::main_as_driver();
     }
-    let cli = match parse_cli() {
+    let cli: Cli = match keyvol_cli::run::parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // Help and version go to stdout with status 0, usage errors to stderr with 2.
-            let _ = e.print();
-            return std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
+        Err(code) => return code,
     };
     // FlexVolume calls own stdout, stderr and the exit status (kubelet parses both streams as
     // the reply), so they start before logging does.
-    if let Command::Flexvol(args) = cli.command {
-        return cmd_flexvol::main(args);
-    }
-    logging::init(cli.verbosity, cli.log_format_json);
-    // One crypto provider for the whole process (aws-lc-rs); a second call is harmless.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return keyvol_cli::report(
-                PROGRAM,
-                Failure::internal(format!("failed to start the async runtime: {e}")),
-            );
-        }
+    let command = match cli.command {
+        Command::Flexvol(args) => return cmd_flexvol::main(args),
+        other => other,
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
+    keyvol_cli::run::run(PROGRAM, cli.verbosity, cli.log_format_json, async move {
+        match command {
             Command::Mount(args) => cmd_mount::run(args).await,
             Command::Unmount(args) => cmd_mount::run_unmount(args),
             Command::Node(args) => cmd_node::run(*args).await,
@@ -96,9 +70,5 @@ fn main() -> std::process::ExitCode {
             // Answered above, before logging starts.
             Command::Flexvol(_) => Ok(()),
         }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(failure) => keyvol_cli::report(PROGRAM, failure),
-    }
+    })
 }

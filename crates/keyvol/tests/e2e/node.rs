@@ -2,7 +2,6 @@
 //! surface, kubelet registration, `/healthz` and `/metrics`.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::util::*;
@@ -15,31 +14,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn publish_request(target: &Path) -> csi::NodePublishVolumeRequest {
-    csi::NodePublishVolumeRequest {
-        volume_id: "csi-0123".into(),
-        target_path: target.display().to_string(),
-        volume_capability: Some(csi::VolumeCapability {
-            access_type: Some(csi::volume_capability::AccessType::Mount(Default::default())),
-            access_mode: Some(csi::volume_capability::AccessMode {
-                mode: csi::volume_capability::access_mode::Mode::SingleNodeReaderOnly as i32,
-            }),
-        }),
-        readonly: true,
-        volume_context: [
-            ("secretProviderClass", "spc"),
-            ("csi.storage.k8s.io/pod.name", "app"),
-            ("csi.storage.k8s.io/pod.namespace", "default"),
-            ("csi.storage.k8s.io/pod.uid", "uid-1"),
-            ("csi.storage.k8s.io/ephemeral", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        ..Default::default()
-    }
 }
 
 #[test]
@@ -101,28 +75,28 @@ fn the_csi_surface_works_without_a_kubernetes_api() {
             (
                 csi::NodePublishVolumeRequest {
                     volume_id: String::new(),
-                    ..publish_request(&target)
+                    ..publish_request(&target, "spc")
                 },
                 "Volume ID missing in request",
             ),
             (
                 csi::NodePublishVolumeRequest {
                     target_path: String::new(),
-                    ..publish_request(&target)
+                    ..publish_request(&target, "spc")
                 },
                 "Target path missing in request",
             ),
             (
                 csi::NodePublishVolumeRequest {
                     volume_capability: None,
-                    ..publish_request(&target)
+                    ..publish_request(&target, "spc")
                 },
                 "Volume capability missing in request",
             ),
             (
                 csi::NodePublishVolumeRequest {
                     readonly: false,
-                    ..publish_request(&target)
+                    ..publish_request(&target, "spc")
                 },
                 "Readonly is not true in request",
             ),
@@ -134,7 +108,7 @@ fn the_csi_surface_works_without_a_kubernetes_api() {
         }
         // A request that needs the API fails clearly, and leaves nothing behind.
         let err = nodec
-            .node_publish_volume(publish_request(&target))
+            .node_publish_volume(publish_request(&target, "spc"))
             .await
             .expect_err("no API");
         assert_eq!(err.code(), Code::Unavailable);
@@ -200,7 +174,7 @@ fn kubelet_registration_health_and_metrics_are_built_in() {
         assert_eq!(health.status(), 200);
         // A failed publish shows up in upstream's metric names.
         let mut nodec = csi::node_client::NodeClient::new(keyvol_proto::uds::connect(node.csi_socket()).await.expect("csi"));
-        let _ = nodec.node_publish_volume(publish_request(&node.dir.path().join("t"))).await;
+        let _ = nodec.node_publish_volume(publish_request(&node.dir.path().join("t"), "spc")).await;
         let _ = nodec
             .node_unpublish_volume(csi::NodeUnpublishVolumeRequest { volume_id: "v".into(), target_path: node.dir.path().join("t").display().to_string() })
             .await;
@@ -386,34 +360,19 @@ fn every_command_line_the_upstream_charts_render_starts_the_node() {
             .collect();
         // The chart's ports and kubelet's registry would collide with the machine's; later
         // flags win, as with Go's flag package.
-        let mut child = keyvol()
-            .arg("node")
-            .args(&expanded)
-            .arg(format!(
-                "--plugin-registration-dir={}",
-                dir.path().join("registry").display()
-            ))
-            .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
-            .arg(format!("--health-addr=127.0.0.1:{health}"))
-            .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut serving = false;
-        for _ in 0..400 {
-            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-                serving = true;
-                break;
-            }
-            if child.try_wait().expect("wait").is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let out = child.wait_with_output().expect("output");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (serving, stderr) = serves_on(
+            keyvol()
+                .arg("node")
+                .args(&expanded)
+                .arg(format!(
+                    "--plugin-registration-dir={}",
+                    dir.path().join("registry").display()
+                ))
+                .arg(format!("--metrics-addr=127.0.0.1:{metrics}"))
+                .arg(format!("--health-addr=127.0.0.1:{health}"))
+                .env("KUBECONFIG", dir.path().join("no-kubeconfig")),
+            &socket,
+        );
         assert!(serving, "keyvol node {expanded:?} did not start: {stderr}");
         assert!(!stderr.contains('\u{1b}'), "colour escapes: {stderr}");
         if args.contains(&"--log-format-json=true") {

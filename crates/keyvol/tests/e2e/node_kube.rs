@@ -47,43 +47,6 @@ fn class(name: &str, provider: &str, items: &[&str]) -> serde_json::Value {
     })
 }
 
-fn publish_request(target: &Path, class: &str) -> csi::NodePublishVolumeRequest {
-    csi::NodePublishVolumeRequest {
-        volume_id: format!("csi-{class}"),
-        target_path: target.display().to_string(),
-        volume_capability: Some(csi::VolumeCapability {
-            access_type: Some(csi::volume_capability::AccessType::Mount(Default::default())),
-            access_mode: Some(csi::volume_capability::AccessMode {
-                mode: csi::volume_capability::access_mode::Mode::SingleNodeReaderOnly as i32,
-            }),
-        }),
-        readonly: true,
-        volume_context: [
-            ("secretProviderClass", class),
-            ("csi.storage.k8s.io/pod.name", "app"),
-            ("csi.storage.k8s.io/pod.namespace", "default"),
-            ("csi.storage.k8s.io/pod.uid", "uid-1"),
-            ("csi.storage.k8s.io/serviceAccount.name", "default"),
-            ("csi.storage.k8s.io/ephemeral", "true"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        secrets: BTreeMap::from([
-            ("clientid".into(), CLIENT_ID.into()),
-            ("clientsecret".into(), CLIENT_SECRET.into()),
-        ]),
-        ..Default::default()
-    }
-}
-
-fn unpublish_request(target: &Path, class: &str) -> csi::NodeUnpublishVolumeRequest {
-    csi::NodeUnpublishVolumeRequest {
-        volume_id: format!("csi-{class}"),
-        target_path: target.display().to_string(),
-    }
-}
-
 fn is_mounted(p: &Path) -> bool {
     let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let p = p.display().to_string();

@@ -251,29 +251,14 @@ fn every_command_line_the_upstream_chart_renders_starts_the_provider() {
     for args in upstream_provider_command_lines() {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("azure.sock");
-        let mut child = keyvol()
-            .arg("provider")
-            .args(&args)
-            .arg(format!("--endpoint=unix://{}", socket.display()))
-            .arg("--healthz-port=0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut serving = false;
-        for _ in 0..200 {
-            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-                serving = true;
-                break;
-            }
-            if child.try_wait().expect("wait").is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let out = child.wait_with_output().expect("output");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (serving, stderr) = serves_on(
+            keyvol()
+                .arg("provider")
+                .args(&args)
+                .arg(format!("--endpoint=unix://{}", socket.display()))
+                .arg("--healthz-port=0"),
+            &socket,
+        );
         assert!(serving, "keyvol provider {args:?} did not start: {stderr}");
         if args.contains(&"--log-format-json=true") {
             for line in stderr.lines() {

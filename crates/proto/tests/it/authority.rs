@@ -12,38 +12,9 @@ use keyvol_proto::csi::v1 as csi;
 use keyvol_proto::prost::Message;
 use keyvol_proto::rawclient::{self, RawReply};
 use keyvol_proto::tonic::transport::Server;
-use keyvol_proto::tonic::{self, Request, Response, Status};
 use keyvol_proto::uds::UdsListener;
 
-struct Identity;
-
-#[tonic::async_trait]
-impl csi::identity_server::Identity for Identity {
-    async fn get_plugin_info(
-        &self,
-        _: Request<csi::GetPluginInfoRequest>,
-    ) -> Result<Response<csi::GetPluginInfoResponse>, Status> {
-        Ok(Response::new(csi::GetPluginInfoResponse {
-            name: "secrets-store.csi.k8s.io".into(),
-            vendor_version: "test".into(),
-            manifest: Default::default(),
-        }))
-    }
-
-    async fn get_plugin_capabilities(
-        &self,
-        _: Request<csi::GetPluginCapabilitiesRequest>,
-    ) -> Result<Response<csi::GetPluginCapabilitiesResponse>, Status> {
-        Ok(Response::new(Default::default()))
-    }
-
-    async fn probe(
-        &self,
-        _: Request<csi::ProbeRequest>,
-    ) -> Result<Response<csi::ProbeResponse>, Status> {
-        Ok(Response::new(csi::ProbeResponse { ready: Some(true) }))
-    }
-}
+use crate::roundtrip::Identity;
 
 /// The four `:authority` forms seen from real clients on unix sockets.
 const FORMS: [(&str, Option<&[u8]>); 4] = [
@@ -91,7 +62,7 @@ async fn a_server_behind_uds_listener_answers_every_authority_form() {
         assert_eq!(reply.grpc_status(), Some("0"), "{form}: {reply:?}");
         let info = csi::GetPluginInfoResponse::decode(reply.message.expect("message").as_slice())
             .expect("decodes");
-        assert_eq!(info.name, "secrets-store.csi.k8s.io", "{form}");
+        assert_eq!(info.name, crate::roundtrip::DRIVER, "{form}");
     }
     server.abort();
 }

@@ -20,9 +20,10 @@ use keyvol_proto::uds::{self, UdsListener};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-const DRIVER: &str = "secrets-store.csi.k8s.io";
+pub(crate) const DRIVER: &str = "secrets-store.csi.k8s.io";
 
-struct Identity;
+/// A minimal CSI Identity service.
+pub(crate) struct Identity;
 
 #[tonic::async_trait]
 impl csi::identity_server::Identity for Identity {

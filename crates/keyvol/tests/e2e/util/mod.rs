@@ -2,6 +2,7 @@
 //! in-process on free ports (from `keyvol-dev dev-vault`'s own flags), and cleans up mounts.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -412,5 +413,75 @@ impl Drop for NodeProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` (stderr captured), waits until `socket` accepts a connection or the process
+/// exits, then stops it. Returns whether it served, and everything it wrote to stderr.
+pub fn serves_on(cmd: &mut Command, socket: &Path) -> (bool, String) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut serving = false;
+    for _ in 0..400 {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            serving = true;
+            break;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    (serving, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A NodePublishVolumeRequest as kubelet sends it for pod `default/app` (uid `uid-1`) mounting
+/// `class` at `target`, with the seed's client credentials as the nodePublishSecretRef.
+pub fn publish_request(
+    target: &Path,
+    class: &str,
+) -> keyvol_proto::csi::v1::NodePublishVolumeRequest {
+    keyvol_proto::csi::v1::NodePublishVolumeRequest {
+        volume_id: format!("csi-{class}"),
+        target_path: target.display().to_string(),
+        volume_capability: Some(keyvol_proto::csi::v1::VolumeCapability {
+            access_type: Some(keyvol_proto::csi::v1::volume_capability::AccessType::Mount(Default::default())),
+            access_mode: Some(keyvol_proto::csi::v1::volume_capability::AccessMode {
+                mode: keyvol_proto::csi::v1::volume_capability::access_mode::Mode::SingleNodeReaderOnly as i32,
+            }),
+        }),
+        readonly: true,
+        volume_context: [
+            ("secretProviderClass", class),
+            ("csi.storage.k8s.io/pod.name", "app"),
+            ("csi.storage.k8s.io/pod.namespace", "default"),
+            ("csi.storage.k8s.io/pod.uid", "uid-1"),
+            ("csi.storage.k8s.io/serviceAccount.name", "default"),
+            ("csi.storage.k8s.io/ephemeral", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        secrets: BTreeMap::from([
+            ("clientid".into(), CLIENT_ID.into()),
+            ("clientsecret".into(), CLIENT_SECRET.into()),
+        ]),
+        ..Default::default()
+    }
+}
+
+/// The matching NodeUnpublishVolumeRequest.
+pub fn unpublish_request(
+    target: &Path,
+    class: &str,
+) -> keyvol_proto::csi::v1::NodeUnpublishVolumeRequest {
+    keyvol_proto::csi::v1::NodeUnpublishVolumeRequest {
+        volume_id: format!("csi-{class}"),
+        target_path: target.display().to_string(),
     }
 }
