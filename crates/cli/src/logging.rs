@@ -16,6 +16,18 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// The logging flags both binaries take on every subcommand (klog's names, as upstream).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct LogArgs {
+    /// Log verbosity, klog-style: 0 one line per volume operation plus warnings, 2–4 debug,
+    /// 5 trace including other libraries.
+    #[arg(short = 'v', long = "v", global = true, default_value_t = 0)]
+    pub verbosity: u8,
+    /// Log as JSON lines (keys ts, level, msg, then fields) instead of text.
+    #[arg(long, global = true)]
+    pub log_format_json: bool,
+}
+
 /// The filter directives for a klog-style verbosity (`keyvol` covers every `keyvol_*` crate).
 fn directives(verbosity: u8) -> &'static str {
     match verbosity {

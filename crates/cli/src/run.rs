@@ -21,13 +21,13 @@ pub fn parse<P: clap::Parser>() -> Result<P, ExitCode> {
 }
 
 /// Runs `command` to completion on a fresh multi-threaded runtime after setting up logging
-/// (`verbosity`, `json`) and TLS, and maps its outcome to the exit status, printing a failure
-/// as `<program>: error: …`.
-pub fn run<F>(program: &str, verbosity: u8, json: bool, command: F) -> ExitCode
+/// and TLS, and maps its outcome to the exit status, printing a failure as
+/// `<program>: error: …`.
+pub fn run<F>(program: &str, log: logging::LogArgs, command: F) -> ExitCode
 where
     F: Future<Output = Result<(), Failure>>,
 {
-    logging::init(verbosity, json);
+    logging::init(log.verbosity, log.log_format_json);
     // One crypto provider for the whole process; a second call is harmless.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -16,13 +16,8 @@ const PROGRAM: &str = "keyvol-dev";
 #[derive(Parser)]
 #[command(name = "keyvol-dev", version, about, propagate_version = true)]
 struct Cli {
-    /// Log verbosity, klog-style: 0 info and warnings, 2–4 debug, 5 trace including other
-    /// libraries.
-    #[arg(short = 'v', long = "v", global = true, default_value_t = 0)]
-    verbosity: u8,
-    /// Log as JSON lines (keys ts, level, msg, then fields) instead of text.
-    #[arg(long, global = true)]
-    log_format_json: bool,
+    #[command(flatten)]
+    log: keyvol_cli::logging::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,7 +37,7 @@ fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    keyvol_cli::run::run(PROGRAM, cli.verbosity, cli.log_format_json, async move {
+    keyvol_cli::run::run(PROGRAM, cli.log, async move {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::DevVault(args) => devvault::run(args).await,

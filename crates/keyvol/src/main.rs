@@ -17,13 +17,8 @@ const PROGRAM: &str = "keyvol";
 #[derive(Parser)]
 #[command(name = "keyvol", version, about, propagate_version = true)]
 struct Cli {
-    /// Log verbosity, klog-style: 0 one line per volume operation plus warnings, 2–4 debug,
-    /// 5 trace including other libraries.
-    #[arg(short = 'v', long = "v", global = true, default_value_t = 0)]
-    verbosity: u8,
-    /// Log as JSON lines (keys ts, level, msg, then fields) instead of text.
-    #[arg(long, global = true)]
-    log_format_json: bool,
+    #[command(flatten)]
+    log: keyvol_cli::logging::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,7 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Flexvol(args) => return cmd_flexvol::main(args),
         other => other,
     };
-    keyvol_cli::run::run(PROGRAM, cli.verbosity, cli.log_format_json, async move {
+    keyvol_cli::run::run(PROGRAM, cli.log, async move {
         match command {
             Command::Mount(args) => cmd_mount::run(args).await,
             Command::Unmount(args) => cmd_mount::run_unmount(args),

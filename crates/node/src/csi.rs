@@ -84,6 +84,19 @@ fn provider_of(req: &csi::NodePublishVolumeRequest) -> String {
         .unwrap_or_default()
 }
 
+/// The fields stage and unstage (accepted as no-ops, as upstream) must still carry.
+fn check_staging(volume_id: &str, staging_target_path: &str) -> Result<(), Status> {
+    if volume_id.is_empty() {
+        return Err(Status::invalid_argument("Volume ID missing in request"));
+    }
+    if staging_target_path.is_empty() {
+        return Err(Status::invalid_argument(
+            "Staging target path missing in request",
+        ));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl csi::node_server::Node for NodeService {
     async fn node_stage_volume(
@@ -91,14 +104,7 @@ impl csi::node_server::Node for NodeService {
         request: Request<csi::NodeStageVolumeRequest>,
     ) -> Result<Response<csi::NodeStageVolumeResponse>, Status> {
         let r = request.into_inner();
-        if r.volume_id.is_empty() {
-            return Err(Status::invalid_argument("Volume ID missing in request"));
-        }
-        if r.staging_target_path.is_empty() {
-            return Err(Status::invalid_argument(
-                "Staging target path missing in request",
-            ));
-        }
+        check_staging(&r.volume_id, &r.staging_target_path)?;
         if r.volume_capability.is_none() {
             return Err(Status::invalid_argument(
                 "Volume capability missing in request",
@@ -112,14 +118,7 @@ impl csi::node_server::Node for NodeService {
         request: Request<csi::NodeUnstageVolumeRequest>,
     ) -> Result<Response<csi::NodeUnstageVolumeResponse>, Status> {
         let r = request.into_inner();
-        if r.volume_id.is_empty() {
-            return Err(Status::invalid_argument("Volume ID missing in request"));
-        }
-        if r.staging_target_path.is_empty() {
-            return Err(Status::invalid_argument(
-                "Staging target path missing in request",
-            ));
-        }
+        check_staging(&r.volume_id, &r.staging_target_path)?;
         Ok(Response::new(csi::NodeUnstageVolumeResponse {}))
     }
 
