@@ -1,7 +1,8 @@
 # keyvol's image, for those who build with a registry at hand (docker build, podman build,
 # buildah bud, docker buildx --platform linux/amd64,linux/arm64). The image holds the same files
 # ./scripts/image assembles offline from this machine: the production binary `keyvol` (never the
-# developer tools of keyvol-dev), the shared libraries it links and the loader, and a CA bundle.
+# developer tools of keyvol-dev), the shared libraries it links and the loader, a CA bundle and
+# an nsswitch.conf (hosts: files dns).
 # No shell, no mount binary, no package manager: keyvol mounts tmpfs with mount(2).
 #
 #   docker build -t registry.example.com/keyvol:0.1.0 .
