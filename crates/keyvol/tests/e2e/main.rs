@@ -7,6 +7,7 @@
 
 mod util;
 
+mod chart;
 mod flexvol;
 mod identities;
 mod manifests;

@@ -29,8 +29,9 @@ fn the_deploy_manifest_runs_the_node_with_upstream_flags() {
     for flag in [
         "--endpoint=unix:///csi/csi.sock",
         "--nodeid=$(KUBE_NODE_NAME)",
-        "--enable-secret-rotation=true",
-        "--rotation-poll-interval=2m",
+        "--plugin-registration-dir=/registration",
+        "--health-addr=:9808",
+        "--enable-secret-rotation=false",
     ] {
         assert!(text.contains(flag), "{flag}");
     }
