@@ -42,12 +42,7 @@ impl Failure {
 impl From<PublishError> for Failure {
     fn from(e: PublishError) -> Self {
         let invalid = matches!(&e, PublishError::Provider(p) if p.kind == ProviderErrorKind::InvalidArgument)
-            || matches!(
-                &e,
-                PublishError::Write(
-                    keyvol_core::WriteError::Conflict { .. } | keyvol_core::WriteError::Mode { .. }
-                )
-            );
+            || e.is_invalid_input();
         Failure::chain(&e, invalid)
     }
 }

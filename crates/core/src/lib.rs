@@ -7,6 +7,8 @@
 //! secret bytes out of logs, and [`report`] renders an error with its causes for whatever edge
 //! shows it (gRPC status, FlexVolume JSON, CLI).
 
+pub mod bounded;
+pub mod layout;
 pub mod provider;
 pub mod relpath;
 pub mod report;

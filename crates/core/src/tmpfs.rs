@@ -7,6 +7,9 @@ use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::os::fd::AsRawFd;
+
+use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountFlags, UnmountFlags};
 
 /// `statfs(2)` filesystem magic of tmpfs.
@@ -42,32 +45,41 @@ pub enum TmpfsError {
 }
 
 /// Mounts a tmpfs at `target` with `nodev,nosuid,noexec`, root mode 0755 and, when given, a size
-/// limit in bytes.
+/// limit in bytes. `target` must be a directory itself, not a symlink to one: it is opened with
+/// `O_NOFOLLOW` and the mount goes onto that open directory (through `/proc/self/fd`), so a
+/// symlink swapped in after any earlier check cannot redirect the mount.
 pub fn mount_tmpfs(target: &Path, size_bytes: Option<u64>) -> Result<(), TmpfsError> {
+    let mount_err = |source: io::Error| TmpfsError::Mount {
+        path: target.to_path_buf(),
+        source,
+    };
     let mut data = format!("mode={ROOT_MODE}");
     if let Some(size) = size_bytes {
         data.push_str(&format!(",size={size}"));
     }
-    let data = CString::new(data).map_err(|e| TmpfsError::Mount {
-        path: target.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, e),
-    })?;
+    let data = CString::new(data)
+        .map_err(|e| mount_err(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+    let dir = rustix::fs::open(
+        target,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| mount_err(e.into()))?;
+    let through_fd = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     rustix::mount::mount(
         "tmpfs",
-        target,
+        &through_fd,
         "tmpfs",
         MountFlags::NODEV | MountFlags::NOSUID | MountFlags::NOEXEC,
         data.as_c_str(),
     )
-    .map_err(|e| TmpfsError::Mount {
-        path: target.to_path_buf(),
-        source: e.into(),
-    })
+    .map_err(|e| mount_err(e.into()))
 }
 
-/// Unmounts `target`. A target that is not mounted is not an error.
+/// Unmounts `target` without following a symlink at `target` itself (`UMOUNT_NOFOLLOW`). A
+/// target that is not a mount point, or does not exist, is not an error.
 pub fn unmount(target: &Path) -> Result<(), TmpfsError> {
-    match rustix::mount::unmount(target, UnmountFlags::empty()) {
+    match rustix::mount::unmount(target, UnmountFlags::NOFOLLOW) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
         Err(e) => Err(TmpfsError::Unmount {
@@ -123,8 +135,15 @@ pub fn mount_table() -> Result<Vec<MountEntry>, TmpfsError> {
 }
 
 /// The mount entry whose mount point is exactly `path` (the last one wins, as stacked mounts do).
+/// The parent directories are resolved; a symlink at `path` itself is not followed, so a link
+/// never answers for the mount at its destination.
 pub fn mount_at(path: &Path) -> Result<Option<MountEntry>, TmpfsError> {
-    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let canonical = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+            .map(|p| p.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+    };
     Ok(mount_table()?
         .into_iter()
         .rev()

@@ -1,10 +1,23 @@
-//! Publishing a volume: make sure the target is memory-backed, ask the provider for files, write
-//! them atomically, and on any failure leave the target exactly as it was.
+//! Publishing a volume, all or nothing: make sure the target is memory-backed, ask the provider
+//! for files, write them atomically — and however that ends (an error, a dropped future, a
+//! killed process) leave either the complete files or nothing mounted. Unpublishing touches only
+//! what a volume writer made.
 //!
 //! Shared by `keyvol mount`, the CSI node service and the FlexVolume driver.
+//!
+//! How each way of ending is covered:
+//! - **Errors**: a [`Publication`] guard undoes what the call did (unmounts the tmpfs it mounted,
+//!   removes the directory it created) unless the caller commits it.
+//! - **Cancellation** (kubelet's deadline drops the gRPC call): dropping the guard undoes the
+//!   same. The filesystem phases run on the blocking pool, so they always run to completion; the
+//!   write phase owns the guard while it runs, so nothing is unmounted under a half-done write.
+//! - **A killed process**: a tmpfs left without a valid `..data` is not a published volume
+//!   ([`TargetState::is_published`]); the next publish fetches into it, and a failed one
+//!   unmounts it.
 
 use std::path::{Path, PathBuf};
 
+use crate::layout::{self, Survey};
 use crate::provider::{MountRequest, ObjectVersion, Provider, ProviderError};
 use crate::tmpfs::{self, TmpfsError};
 use crate::writer::{AtomicWriter, WriteError, WriteOutcome};
@@ -12,10 +25,13 @@ use crate::writer::{AtomicWriter, WriteError, WriteOutcome};
 /// Mode of a target directory keyvol creates (kubelet no longer creates CSI targets).
 const TARGET_DIR_MODE: u32 = 0o750;
 
+/// How many mounts stacked on one target unpublish takes down before giving up.
+const MAX_STACKED_MOUNTS: usize = 8;
+
 /// What the target directory must be backed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backing {
-    /// A tmpfs: reuse the one mounted at the target, or mount one (optionally size-capped).
+    /// A tmpfs: reuse the one keyvol left at the target, or mount one (optionally size-capped).
     Tmpfs {
         /// Size cap in bytes.
         size_bytes: Option<u64>,
@@ -24,10 +40,10 @@ pub enum Backing {
     PlainDirectory,
 }
 
-/// Why publishing failed. The target is unchanged in every case.
+/// Why publishing or unpublishing failed. The target is unchanged in every case.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The target directory could not be created or inspected.
+    /// The target directory could not be created, inspected or removed.
     #[error("failed to prepare target {path}")]
     Prepare {
         /// The target.
@@ -36,7 +52,41 @@ pub enum PublishError {
         #[source]
         source: std::io::Error,
     },
-    /// The tmpfs could not be mounted.
+    /// The target is a symbolic link; keyvol never follows one (its destination could be
+    /// anything on the node).
+    #[error("refusing to use {path}: it is a symbolic link")]
+    Symlink {
+        /// The target.
+        path: PathBuf,
+    },
+    /// The target exists and is not a directory.
+    #[error("refusing to use {path}: it is not a directory")]
+    NotADirectory {
+        /// The target.
+        path: PathBuf,
+    },
+    /// Something other than a tmpfs is mounted at the target; secrets never go there.
+    #[error("refusing to use {path}: a {fs_type} filesystem is mounted there, not keyvol's tmpfs")]
+    OtherMount {
+        /// The target.
+        path: PathBuf,
+        /// The mounted filesystem type.
+        fs_type: String,
+    },
+    /// The target holds entries no volume writer made; keyvol neither writes into nor removes
+    /// such a directory.
+    #[error(
+        "refusing to use {path}: it holds {count} entries keyvol did not write (such as {names})"
+    )]
+    Foreign {
+        /// The target.
+        path: PathBuf,
+        /// How many such entries.
+        count: usize,
+        /// The first few names, comma-separated.
+        names: String,
+    },
+    /// The tmpfs could not be mounted or unmounted, or the mount table read.
     #[error(transparent)]
     Mount(#[from] TmpfsError),
     /// The provider failed.
@@ -45,24 +95,172 @@ pub enum PublishError {
     /// The files could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A filesystem phase could not run on the blocking pool (the runtime is shutting down).
+    #[error("failed to run a filesystem step for {path}")]
+    Blocking {
+        /// The target.
+        path: PathBuf,
+    },
 }
 
 impl PublishError {
     /// Stable code for metrics and status (upstream's error types where they exist).
     pub fn code(&self) -> &'static str {
         match self {
-            PublishError::Prepare { .. } => "FailedToEnsureMountPoint",
+            PublishError::Prepare { .. } | PublishError::Blocking { .. } => {
+                "FailedToEnsureMountPoint"
+            }
+            PublishError::Symlink { .. }
+            | PublishError::NotADirectory { .. }
+            | PublishError::OtherMount { .. }
+            | PublishError::Foreign { .. } => "TargetNotOwned",
             PublishError::Mount(_) => "FailedToMount",
             PublishError::Provider(e) => e.code,
             PublishError::Write(_) => "FileWriteError",
         }
     }
+
+    /// True when the error is about the target or the request, not a failure to carry it out.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            PublishError::Symlink { .. }
+                | PublishError::NotADirectory { .. }
+                | PublishError::OtherMount { .. }
+                | PublishError::Foreign { .. }
+                | PublishError::Write(WriteError::Conflict { .. } | WriteError::Mode { .. })
+        )
+    }
+}
+
+/// What is at a target, looked at without following a symlink at the target itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetState {
+    /// Nothing.
+    Absent,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// Something that is not a directory.
+    NotADirectory,
+    /// A directory that is not a mount point.
+    Directory(Survey),
+    /// A tmpfs mounted exactly at the target.
+    Tmpfs(Survey),
+    /// Another filesystem mounted exactly at the target.
+    OtherMount {
+        /// Its type.
+        fs_type: String,
+    },
+}
+
+impl TargetState {
+    /// True when a tmpfs at the target holds a completed write: the volume is published. A
+    /// tmpfs without a valid `..data` (a publish killed mid-way) is not.
+    pub fn is_published(&self) -> bool {
+        matches!(self, TargetState::Tmpfs(s) if s.published)
+    }
+}
+
+/// Looks at `target` without following a symlink there.
+pub fn inspect(target: &Path) -> Result<TargetState, PublishError> {
+    let prepare = |source| PublishError::Prepare {
+        path: target.to_path_buf(),
+        source,
+    };
+    let meta = match std::fs::symlink_metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TargetState::Absent),
+        Err(e) => return Err(prepare(e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(TargetState::Symlink);
+    }
+    if !meta.is_dir() {
+        return Ok(TargetState::NotADirectory);
+    }
+    let mount = tmpfs::mount_at(target)?;
+    match mount {
+        Some(m) if m.fs_type != "tmpfs" => Ok(TargetState::OtherMount { fs_type: m.fs_type }),
+        Some(_) => Ok(TargetState::Tmpfs(layout::survey(target).map_err(prepare)?)),
+        None => Ok(TargetState::Directory(
+            layout::survey(target).map_err(prepare)?,
+        )),
+    }
+}
+
+/// What undoes a publish that did not complete: unmounts the tmpfs it mounted (or found
+/// abandoned), removes the layout and directory it created. Armed until disarmed; dropping it
+/// armed undoes.
+#[derive(Debug)]
+struct Rollback {
+    target: PathBuf,
+    /// Unmount: the tmpfs was mounted by this call, or found without a completed write (left
+    /// by a publish that was killed).
+    unmount: bool,
+    /// Remove the target directory: this call created it.
+    remove_dir: bool,
+    /// Remove the layout: a plain directory this call created.
+    remove_layout: bool,
+    armed: bool,
+}
+
+impl Rollback {
+    /// True when the volume was not published before this call: undoing it leaves nothing.
+    fn is_new(&self) -> bool {
+        self.unmount || self.remove_dir
+    }
+
+    fn run(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.armed = false;
+        // Nothing useful can be done about a failure while undoing; the target is reported
+        // unpublished either way and the next unpublish or publish deals with what is left.
+        if self.remove_layout {
+            let _ = layout::remove_layout(&self.target);
+        }
+        if self.unmount {
+            let _ = tmpfs::unmount(&self.target);
+        }
+        if self.remove_dir {
+            let _ = std::fs::remove_dir(&self.target);
+        }
+    }
+}
+
+impl Drop for Rollback {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
+/// A written volume whose publish is not yet committed: dropping it (an error later in the
+/// caller, or the caller's future dropped) undoes the publish; [`Publication::commit`] keeps it.
+#[derive(Debug)]
+#[must_use = "dropping a Publication undoes the publish; call commit() to keep it"]
+pub struct Publication {
+    rollback: Rollback,
+    published: Published,
+}
+
+impl Publication {
+    /// What the publish did.
+    pub fn published(&self) -> &Published {
+        &self.published
+    }
+
+    /// Keeps the published volume.
+    pub fn commit(mut self) -> Published {
+        self.rollback.armed = false;
+        std::mem::take(&mut self.published)
+    }
 }
 
 /// What a publish did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Published {
-    /// True when this call mounted the tmpfs.
+    /// True when the volume was not published before (a fresh or taken-over mount).
     pub mounted_now: bool,
     /// What the writer did.
     pub write: WriteOutcome,
@@ -72,76 +270,208 @@ pub struct Published {
     pub files: Vec<(String, u32)>,
 }
 
-/// Publishes `request` into `target`.
+/// Makes the target ready for a write and returns the guard that undoes it.
+fn prepare(target: &Path, backing: Backing) -> Result<Rollback, PublishError> {
+    let mut guard = Rollback {
+        target: target.to_path_buf(),
+        unmount: false,
+        remove_dir: false,
+        remove_layout: false,
+        armed: true,
+    };
+    let state = match inspect(target)? {
+        TargetState::Absent => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(TARGET_DIR_MODE)
+                .create(target)
+                .map_err(|source| PublishError::Prepare {
+                    path: target.to_path_buf(),
+                    source,
+                })?;
+            guard.remove_dir = true;
+            inspect(target)?
+        }
+        other => other,
+    };
+    match (state, backing) {
+        (TargetState::Absent, _) => Err(PublishError::Prepare {
+            path: target.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+        (TargetState::Symlink, _) => Err(PublishError::Symlink {
+            path: target.to_path_buf(),
+        }),
+        (TargetState::NotADirectory, _) => Err(PublishError::NotADirectory {
+            path: target.to_path_buf(),
+        }),
+        (TargetState::OtherMount { fs_type }, _) => Err(PublishError::OtherMount {
+            path: target.to_path_buf(),
+            fs_type,
+        }),
+        (TargetState::Tmpfs(survey), _) => {
+            if !survey.published && !survey.only_layout() {
+                return Err(foreign(target, &survey));
+            }
+            // An abandoned tmpfs (no completed write) is taken over: fetched into, and
+            // unmounted again if this publish fails.
+            guard.unmount = !survey.published;
+            Ok(guard)
+        }
+        (TargetState::Directory(_), Backing::Tmpfs { size_bytes }) => {
+            tmpfs::mount_tmpfs(target, size_bytes)?;
+            guard.unmount = true;
+            Ok(guard)
+        }
+        (TargetState::Directory(_), Backing::PlainDirectory) => {
+            // A reused directory may hold someone else's files: the writer keeps them and
+            // refuses names they hold. Only a directory this call created is cleaned up.
+            guard.remove_layout = guard.remove_dir;
+            Ok(guard)
+        }
+    }
+}
+
+fn foreign(target: &Path, survey: &Survey) -> PublishError {
+    PublishError::Foreign {
+        path: target.to_path_buf(),
+        count: survey.foreign,
+        names: survey.foreign_names.join(", "),
+    }
+}
+
+/// Runs a filesystem phase on the blocking pool (it runs to completion even if the caller's
+/// future is dropped).
+async fn blocking<T: Send + 'static>(
+    target: &Path,
+    phase: impl FnOnce() -> Result<T, PublishError> + Send + 'static,
+) -> Result<T, PublishError> {
+    tokio::task::spawn_blocking(phase)
+        .await
+        .map_err(|_| PublishError::Blocking {
+            path: target.to_path_buf(),
+        })?
+}
+
+/// Publishes `request` into `target` and returns the uncommitted [`Publication`]: commit it
+/// once everything else the caller must do has succeeded, or drop it to undo the publish.
 pub async fn publish(
     provider: &dyn Provider,
     request: MountRequest,
     target: &Path,
     backing: Backing,
-) -> Result<Published, PublishError> {
-    let prepare = |source| PublishError::Prepare {
-        path: target.to_path_buf(),
-        source,
-    };
-    if !target.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(TARGET_DIR_MODE)
-            .create(target)
-            .map_err(prepare)?;
-    }
-    let mut mounted_now = false;
-    if let Backing::Tmpfs { size_bytes } = backing
-        && tmpfs::mount_at(target)?.is_none()
-    {
-        tmpfs::mount_tmpfs(target, size_bytes)?;
-        mounted_now = true;
-    }
-    let undo = |mounted_now: bool| {
-        if mounted_now {
-            let _ = tmpfs::unmount(target);
-        }
-    };
-    let response = match provider.mount(request).await {
-        Ok(r) => r,
-        Err(e) => {
-            undo(mounted_now);
-            return Err(e.into());
-        }
-    };
-    let writer = AtomicWriter::new(target);
-    let write = match writer.write(&response.files) {
-        Ok(w) => w,
-        Err(e) => {
-            undo(mounted_now);
-            return Err(e.into());
-        }
-    };
-    let files = response
+) -> Result<Publication, PublishError> {
+    let owned = target.to_path_buf();
+    let guard = blocking(target, move || prepare(&owned, backing)).await?;
+    // Dropped here (an error, or the caller's future dropped while the provider works), the
+    // guard undoes the preparation.
+    let response = provider.mount(request).await?;
+    let files: Vec<(String, u32)> = response
         .files
         .iter()
         .map(|f| (f.path.to_string(), f.mode))
         .collect();
-    Ok(Published {
-        mounted_now,
-        write,
-        object_versions: response.object_versions,
-        files,
+    let owned = target.to_path_buf();
+    let object_versions = response.object_versions;
+    let payload = response.files;
+    // The write phase owns the guard: nothing unmounts the target under a write in progress. On
+    // failure the guard is dropped inside, undoing the preparation.
+    blocking(target, move || {
+        let rollback = guard;
+        let write = AtomicWriter::new(&owned).write(&payload)?;
+        Ok(Publication {
+            published: Published {
+                mounted_now: rollback.is_new(),
+                write,
+                object_versions,
+                files,
+            },
+            rollback,
+        })
     })
+    .await
 }
 
-/// Unmounts (if mounted) and removes `target`. Succeeds when there is nothing to do.
-pub fn unpublish(target: &Path) -> Result<(), PublishError> {
-    if !target.exists() {
-        return Ok(());
-    }
-    if tmpfs::mount_at(target)?.is_some() {
-        tmpfs::unmount(target)?;
-    }
-    std::fs::remove_dir_all(target).map_err(|source| PublishError::Prepare {
-        path: target.to_path_buf(),
-        source,
-    })
+/// What an unpublish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unpublished {
+    /// Nothing was there.
+    AlreadyClean,
+    /// The tmpfs was unmounted (and the directory removed when empty).
+    Unmounted,
+    /// A plain directory holding only a volume's layout was removed.
+    Removed,
 }
 
-use std::os::unix::fs::DirBuilderExt;
+/// Unpublishes `target`: unmounts a tmpfs holding a volume (or nothing) and removes the
+/// directory, or removes a plain directory holding only a volume's layout. A missing target is
+/// success; a symlink, another filesystem, or a directory with entries no volume writer made is
+/// refused and left exactly as it is.
+pub fn unpublish(target: &Path) -> Result<Unpublished, PublishError> {
+    let mut unmounted = 0;
+    loop {
+        match inspect(target)? {
+            TargetState::Absent => {
+                return Ok(if unmounted > 0 {
+                    Unpublished::Unmounted
+                } else {
+                    Unpublished::AlreadyClean
+                });
+            }
+            TargetState::Symlink => {
+                return Err(PublishError::Symlink {
+                    path: target.to_path_buf(),
+                });
+            }
+            TargetState::NotADirectory => {
+                return Err(PublishError::NotADirectory {
+                    path: target.to_path_buf(),
+                });
+            }
+            TargetState::OtherMount { fs_type } => {
+                return Err(PublishError::OtherMount {
+                    path: target.to_path_buf(),
+                    fs_type,
+                });
+            }
+            TargetState::Tmpfs(survey) => {
+                if !survey.only_layout() {
+                    return Err(foreign(target, &survey));
+                }
+                if unmounted == MAX_STACKED_MOUNTS {
+                    return Err(PublishError::Mount(TmpfsError::Unmount {
+                        path: target.to_path_buf(),
+                        source: std::io::Error::other("still mounted after repeated unmounts"),
+                    }));
+                }
+                tmpfs::unmount(target)?;
+                unmounted += 1;
+            }
+            TargetState::Directory(survey) => {
+                if !survey.only_layout() {
+                    if unmounted > 0 {
+                        // The tmpfs is gone; what is underneath is not the volume's.
+                        return Ok(Unpublished::Unmounted);
+                    }
+                    return Err(foreign(target, &survey));
+                }
+                let remove = |source| PublishError::Prepare {
+                    path: target.to_path_buf(),
+                    source,
+                };
+                layout::remove_layout(target).map_err(remove)?;
+                match std::fs::remove_dir(target) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(remove(e)),
+                }
+                return Ok(if unmounted > 0 {
+                    Unpublished::Unmounted
+                } else {
+                    Unpublished::Removed
+                });
+            }
+        }
+    }
+}

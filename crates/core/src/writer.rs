@@ -18,6 +18,10 @@
 //! that opens `target/db-password` resolves it through `..data` once, so it sees either the old
 //! or the new version, never a mix. Every path is a [`RelPath`] joined onto a directory this
 //! writer created, so nothing can land outside the target.
+//!
+//! The writer only ever replaces or removes what a volume writer made ([`crate::layout`]): a
+//! user's `notes/` or `..backup` in a reused directory stays, and a payload that needs a name a
+//! user entry already holds is refused before anything is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -28,13 +32,11 @@ use std::time::SystemTime;
 
 use rand::Rng;
 
+use crate::layout::{self, DATA_TMP, Entry, LINK_TMP_PREFIX};
 use crate::provider::ProviderFile;
 use crate::relpath::RelPath;
 
-/// Name of the symlink that points at the current version directory.
-pub const DATA_DIR: &str = "..data";
-/// Name of the temporary symlink renamed onto [`DATA_DIR`].
-const DATA_TMP: &str = "..data_tmp";
+pub use crate::layout::DATA_DIR;
 /// Mode of the version directory and of directories created for nested paths: readable by any
 /// user of the pod, writable by no one but root.
 const DIR_MODE: u32 = 0o755;
@@ -55,6 +57,13 @@ pub enum WriteError {
     Conflict {
         /// The conflicting path.
         path: String,
+    },
+    /// The target already holds an entry of that name that no volume writer made; it is left
+    /// alone and nothing is written.
+    #[error("failed to write files: {path} already holds an entry keyvol did not write")]
+    Occupied {
+        /// The occupied entry.
+        path: PathBuf,
     },
     /// A file asks for bits beyond 0777.
     #[error("failed to write files: mode {mode:o} of {path} is not a permission mode (0000-0777)")]
@@ -85,9 +94,10 @@ pub enum WriteError {
 }
 
 /// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// Every file already had these bytes and modes; nothing was touched.
+    #[default]
     Unchanged,
     /// A new version directory was swapped in.
     Written {
@@ -126,6 +136,8 @@ impl AtomicWriter {
                 });
             }
         }
+        let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.first_element()).collect();
+        self.check_names(&wanted)?;
         let current = fs::read_link(self.target.join(DATA_DIR)).ok();
         if let Some(current) = &current {
             let dir = self.target.join(current);
@@ -144,7 +156,6 @@ impl AtomicWriter {
             return Err(e);
         }
 
-        let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.first_element()).collect();
         for name in &wanted {
             self.ensure_user_link(name)?;
         }
@@ -164,6 +175,34 @@ impl AtomicWriter {
             out.insert(rel, bytes);
         }
         Ok(out)
+    }
+
+    /// Refuses a payload whose top-level names (or `..data` itself) are held by entries no
+    /// volume writer made, before anything is written.
+    fn check_names(&self, wanted: &BTreeSet<&str>) -> Result<(), WriteError> {
+        for name in wanted.iter().copied().chain([DATA_DIR]) {
+            let kind = match layout::classify(&self.target, name.as_ref()) {
+                Ok(kind) => kind,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(WriteError::Io {
+                        path: self.target.join(name),
+                        source,
+                    });
+                }
+            };
+            let expected = if name == DATA_DIR {
+                Entry::DataLink
+            } else {
+                Entry::UserLink
+            };
+            if kind != expected {
+                return Err(WriteError::Occupied {
+                    path: self.target.join(name),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn create_version_dir(&self) -> Result<(String, PathBuf), WriteError> {
@@ -202,7 +241,8 @@ impl AtomicWriter {
         })
     }
 
-    /// Makes `target/<name>` a symlink to `..data/<name>`, replacing whatever else is there.
+    /// Makes `target/<name>` a symlink to `..data/<name>`. [`Self::check_names`] made sure the
+    /// name is free or already such a link.
     fn ensure_user_link(&self, name: &str) -> Result<(), WriteError> {
         let link = self.target.join(name);
         let want = Path::new(DATA_DIR).join(name);
@@ -210,19 +250,11 @@ impl AtomicWriter {
             path: link.clone(),
             source,
         };
-        match fs::symlink_metadata(&link) {
-            Ok(m) if m.file_type().is_symlink() => {
-                if fs::read_link(&link).map(|t| t == want).unwrap_or(false) {
-                    return Ok(());
-                }
-            }
-            Ok(m) if m.is_dir() => fs::remove_dir_all(&link).map_err(link_err)?,
-            Ok(_) => fs::remove_file(&link).map_err(link_err)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(link_err(e)),
+        if fs::read_link(&link).is_ok_and(|t| t == want) {
+            return Ok(());
         }
         // Build the link beside its final name and rename it into place, so the name never dangles.
-        let tmp = self.target.join(format!("..link_tmp.{name}"));
+        let tmp = self.target.join(format!("{LINK_TMP_PREFIX}{name}"));
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&want, &tmp).map_err(link_err)?;
         fs::rename(&tmp, &link).map_err(|e| {
@@ -231,7 +263,8 @@ impl AtomicWriter {
         })
     }
 
-    /// Removes user links no longer in the payload and every version directory but the current one.
+    /// Removes the volume's own leftovers: links no longer in the payload, transient links, and
+    /// every version directory but the current one. Entries no volume writer made stay.
     fn remove_stale(&self, wanted: &BTreeSet<&str>, version_dir: &str) -> Result<(), WriteError> {
         let entries = fs::read_dir(&self.target).map_err(|source| WriteError::Io {
             path: self.target.clone(),
@@ -239,31 +272,28 @@ impl AtomicWriter {
         })?;
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
             let path = entry.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else {
+            let Ok(kind) = layout::classify(&self.target, &name) else {
                 continue;
             };
-            if let Some(rest) = name.strip_prefix("..") {
-                let ours = !rest.is_empty() && name != DATA_DIR && name != version_dir;
-                if ours && meta.is_dir() {
-                    fs::remove_dir_all(&path).map_err(|source| WriteError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                } else if ours && name.starts_with("..link_tmp.") {
-                    let _ = fs::remove_file(&path);
-                }
-            } else if meta.file_type().is_symlink() && !wanted.contains(name) {
-                let points_into_data = fs::read_link(&path)
-                    .map(|t| t.starts_with(DATA_DIR))
-                    .unwrap_or(false);
-                if points_into_data {
-                    fs::remove_file(&path).map_err(|source| WriteError::Link {
-                        path: path.clone(),
-                        source,
-                    })?;
-                }
+            let stale = match kind {
+                Entry::VersionDir => name.to_str() != Some(version_dir),
+                Entry::TempLink => true,
+                Entry::UserLink => name.to_str().is_some_and(|n| !wanted.contains(n)),
+                Entry::DataLink | Entry::Foreign => false,
+            };
+            if !stale {
+                continue;
+            }
+            let removed = if kind == Entry::VersionDir {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(WriteError::Link { path, source }),
             }
         }
         Ok(())
@@ -488,22 +518,43 @@ mod tests {
     }
 
     #[test]
-    fn legacy_plain_files_are_replaced_by_links() {
+    fn a_user_entry_at_a_wanted_name_is_refused_and_kept() {
+        // Issue 13: a reused directory's `s1/notes.txt` used to be replaced by keyvol's link.
         let tmp = tempfile::tempdir().expect("tempdir");
-        fs::write(tmp.path().join("a"), "old").expect("seed");
-        AtomicWriter::new(tmp.path())
-            .write(&[file("a", 0o644, "new")])
-            .expect("write");
-        assert!(
-            fs::symlink_metadata(tmp.path().join("a"))
-                .expect("meta")
-                .file_type()
-                .is_symlink()
+        fs::create_dir(tmp.path().join("s1")).expect("mkdir");
+        fs::write(tmp.path().join("s1/notes.txt"), "mine").expect("seed");
+        fs::write(tmp.path().join("plain"), "old").expect("seed");
+        for name in ["s1", "plain"] {
+            let err = AtomicWriter::new(tmp.path())
+                .write(&[file(name, 0o644, "new")])
+                .expect_err("occupied");
+            assert!(matches!(err, WriteError::Occupied { .. }), "{err:?}");
+        }
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("s1/notes.txt")).expect("kept"),
+            "mine"
         );
         assert_eq!(
-            fs::read_to_string(tmp.path().join("a")).expect("read"),
-            "new"
+            names(tmp.path()),
+            BTreeSet::from(["plain".into(), "s1".into()])
         );
+    }
+
+    #[test]
+    fn user_entries_beside_the_volume_survive_every_write() {
+        // Issue 13: every `..*` directory used to be removed.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(tmp.path().join("..backup")).expect("mkdir");
+        fs::write(tmp.path().join("notes.txt"), "mine").expect("seed");
+        let w = AtomicWriter::new(tmp.path());
+        w.write(&[file("a", 0o644, "1")]).expect("first");
+        w.write(&[file("b", 0o644, "2")]).expect("second");
+        let left = names(tmp.path());
+        assert!(
+            left.contains("..backup") && left.contains("notes.txt"),
+            "{left:?}"
+        );
+        assert!(!left.contains("a") && left.contains("b"), "{left:?}");
     }
 
     #[test]
@@ -526,20 +577,21 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_planted_at_a_top_level_name_is_replaced_not_followed() {
+    fn a_symlink_planted_at_a_top_level_name_is_refused_not_followed() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let outside = tempfile::tempdir().expect("tempdir");
         std::os::unix::fs::symlink(outside.path(), tmp.path().join("a")).expect("plant");
-        AtomicWriter::new(tmp.path())
+        let err = AtomicWriter::new(tmp.path())
             .write(&[file("a/x", 0o644, "X")])
-            .expect("write");
+            .expect_err("occupied");
+        assert!(matches!(err, WriteError::Occupied { .. }), "{err:?}");
         assert!(
             names(outside.path()).is_empty(),
             "nothing may land outside the target"
         );
-        assert_eq!(
-            fs::read_to_string(tmp.path().join("a/x")).expect("read"),
-            "X"
+        assert!(
+            fs::symlink_metadata(tmp.path().join("a")).is_ok(),
+            "left alone"
         );
     }
 }

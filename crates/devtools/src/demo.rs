@@ -82,7 +82,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     ]);
     let request = spc.mount_request("keyvol-demo", "default", secrets, &target);
     let published = match volume::publish(&provider, request, &target, backing).await {
-        Ok(p) => p,
+        Ok(p) => p.commit(),
         Err(e) => {
             dev.shutdown().await;
             return Err(e.into());

@@ -2,9 +2,11 @@
 //!
 //! `mount` validates the options, mounts a `nodev,nosuid,noexec` tmpfs at the volume directory
 //! and writes the objects with the kubelet-style atomic writer (`keyvol_core::volume::publish`,
-//! which unmounts again on any failure). A directory that already has something mounted is left
-//! alone and reported mounted, without fetching. `unmount` unmounts and removes the directory,
-//! and succeeds when there is nothing to do.
+//! which unmounts again on any failure). A volume directory whose tmpfs already holds files (a
+//! completed write, or the original driver's plain files) is left alone and reported mounted,
+//! without fetching; an empty tmpfs — left by a mount that was killed mid-fetch — is not a
+//! mounted volume and is fetched into. `unmount` unmounts and removes the directory, and
+//! succeeds when there is nothing to do.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use keyvol_azure::{AzureError, AzureProvider};
 use keyvol_core::tmpfs::{self, TmpfsError};
-use keyvol_core::volume::{self, Backing, PublishError};
+use keyvol_core::volume::{self, Backing, PublishError, TargetState};
 
 use crate::call::{CallError, DriverCall};
 use crate::options::{FlexOptions, OptionsError, OutputFormat};
@@ -29,14 +31,14 @@ pub enum MountError {
     /// The options are invalid.
     #[error(transparent)]
     Options(#[from] OptionsError),
-    /// The mount table could not be read.
+    /// The volume directory could not be inspected.
     #[error("failed to check whether {path} is mounted")]
     Inspect {
         /// The volume directory.
         path: PathBuf,
         /// The cause.
         #[source]
-        source: TmpfsError,
+        source: PublishError,
     },
     /// The Azure provider could not be built (trust anchors unreadable).
     #[error("failed to set up the Azure provider")]
@@ -167,12 +169,15 @@ pub async fn mount(
     node: &NodeConfig,
 ) -> Result<(MountOutcome, String), MountError> {
     // Checked first, so a volume mounted by an earlier version of the driver stays mounted even
-    // if its options would not pass today's validation.
-    let mounted = tmpfs::mount_at(target).map_err(|source| MountError::Inspect {
+    // if its options would not pass today's validation. An empty tmpfs (a mount killed before
+    // its write) is not a volume: it is fetched into below.
+    let state = volume::inspect(target).map_err(|source| MountError::Inspect {
         path: target.to_path_buf(),
         source,
     })?;
-    if mounted.is_some() {
+    if let TargetState::Tmpfs(survey) = &state
+        && (survey.published || !survey.only_layout())
+    {
         return Ok((MountOutcome::AlreadyMounted, String::new()));
     }
     let options = FlexOptions::parse(options)?;
@@ -198,7 +203,8 @@ pub async fn mount(
             volume::publish(&OriginalFormat::new(&provider), request, target, backing).await?
         }
         OutputFormat::Csi => volume::publish(&provider, request, target, backing).await?,
-    };
+    }
+    .commit();
     Ok((
         MountOutcome::Mounted {
             files: published.files.len(),

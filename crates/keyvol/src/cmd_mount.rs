@@ -61,14 +61,22 @@ pub struct UnmountArgs {
     pub target: PathBuf,
 }
 
+/// Largest SecretProviderClass manifest `keyvol mount` reads (the API server's own object limit
+/// is about 1.5 MiB).
+const MAX_CLASS_BYTES: u64 = 2 * 1024 * 1024;
+/// Largest credentials file (a Kubernetes Secret is at most 1 MiB).
+const MAX_SECRETS_BYTES: u64 = 1024 * 1024;
+/// Largest service-account token file (projected tokens are a few KiB).
+const MAX_TOKEN_BYTES: u64 = 64 * 1024;
+
+/// Reads a file the user named, capped; the message never holds its contents.
+fn read_input(path: &Path, limit: u64) -> Result<String, Failure> {
+    keyvol_core::bounded::read_to_string(path, limit).map_err(|e| Failure::chain(&e, true))
+}
+
 /// Reads credentials: a Kubernetes Secret manifest (`data` base64, `stringData`) or a flat map.
 pub fn read_secrets_file(path: &Path) -> Result<BTreeMap<String, Sensitive<String>>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::input(format!(
-            "failed to read secrets file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let text = read_input(path, MAX_SECRETS_BYTES)?;
     let doc: Value = serde_saphyr::from_str(&text)
         .map_err(|_| Failure::input(format!("secrets file {} is not YAML", path.display())))?;
     let mut out = BTreeMap::new();
@@ -154,7 +162,9 @@ pub async fn mount_class(
         )));
     }
     let request = spc.mount_request(pod_name, namespace, secrets, target);
-    Ok(volume::publish(provider, request, target, backing).await?)
+    Ok(volume::publish(provider, request, target, backing)
+        .await?
+        .commit())
 }
 
 /// Prints what a publish did (names, modes and versions; never contents).
@@ -184,12 +194,7 @@ pub fn print_published(published: &Published, spc: &SecretProviderClass, target:
 
 /// `keyvol mount`.
 pub async fn run(args: MountArgs) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(&args.class).map_err(|e| {
-        Failure::input(format!(
-            "failed to read class {}: {e}",
-            args.class.display()
-        ))
-    })?;
+    let text = read_input(&args.class, MAX_CLASS_BYTES)?;
     let spc = SecretProviderClass::from_manifest(&text, args.name.as_deref())
         .map_err(|e| Failure::input(format!("{}: {e}", args.class.display())))?;
     let mut secrets = match &args.secrets_file {
@@ -198,13 +203,8 @@ pub async fn run(args: MountArgs) -> Result<(), Failure> {
     };
     secrets_from_env(&mut secrets);
     if let Some(path) = &args.service_account_token_file {
-        let token = std::fs::read_to_string(path).map_err(|e| {
-            Failure::input(format!(
-                "failed to read service account token {}: {e}",
-                path.display()
-            ))
-        })?;
-        let tokens = serde_json::json!({ "api://AzureADTokenExchange": { "token": token.trim(), "expirationTimestamp": "" } });
+        let token = Sensitive::new(read_input(path, MAX_TOKEN_BYTES)?);
+        let tokens = serde_json::json!({ "api://AzureADTokenExchange": { "token": token.expose().trim(), "expirationTimestamp": "" } });
         secrets.insert(
             "csi.storage.k8s.io/serviceAccount.tokens".into(),
             Sensitive::new(tokens.to_string()),
@@ -237,9 +237,13 @@ pub async fn run(args: MountArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `keyvol unmount`.
+/// `keyvol unmount`: only what a volume writer made is unmounted or removed.
 pub fn run_unmount(args: UnmountArgs) -> Result<(), Failure> {
-    volume::unpublish(&args.target)?;
-    println!("unmounted {}", args.target.display());
+    let t = args.target.display();
+    match volume::unpublish(&args.target)? {
+        volume::Unpublished::AlreadyClean => println!("nothing to unmount at {t}"),
+        volume::Unpublished::Unmounted => println!("unmounted {t}"),
+        volume::Unpublished::Removed => println!("removed {t}"),
+    }
     Ok(())
 }

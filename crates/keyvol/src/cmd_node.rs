@@ -184,9 +184,20 @@ async fn shutdown_signal() {
     }
 }
 
+/// Largest kubeconfig read (they hold a few certificates; 1 MiB leaves room for many contexts).
+const MAX_KUBECONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a kubeconfig with a size cap; errors never hold its contents (it carries credentials).
+fn read_kubeconfig(path: &std::path::Path) -> Result<kube::config::Kubeconfig, String> {
+    let text = keyvol_core::bounded::read_to_string(path, MAX_KUBECONFIG_BYTES)
+        .map_err(|e| keyvol_core::report::chain(&e))?;
+    kube::config::Kubeconfig::from_yaml(&text)
+        .map_err(|_| format!("{} is not a valid kubeconfig", path.display()))
+}
+
 async fn cluster(kubeconfig: Option<&PathBuf>) -> Arc<dyn Cluster> {
     let config = match kubeconfig {
-        Some(path) => match kube::config::Kubeconfig::read_from(path) {
+        Some(path) => match read_kubeconfig(path) {
             Ok(kc) => kube::Config::from_custom_kubeconfig(kc, &Default::default())
                 .await
                 .map_err(|e| e.to_string()),

@@ -124,9 +124,16 @@ pub fn provider_code(kind: ProviderErrorKind) -> Code {
 fn publish_code(e: &PublishError) -> Code {
     match e {
         PublishError::Provider(p) => provider_code(p.kind),
-        PublishError::Prepare { .. } | PublishError::Mount(_) | PublishError::Write(_) => {
-            Code::Internal
-        }
+        // A target keyvol does not own stays as it is until someone fixes it; retrying alone
+        // will not help.
+        PublishError::Symlink { .. }
+        | PublishError::NotADirectory { .. }
+        | PublishError::OtherMount { .. }
+        | PublishError::Foreign { .. } => Code::FailedPrecondition,
+        PublishError::Prepare { .. }
+        | PublishError::Mount(_)
+        | PublishError::Write(_)
+        | PublishError::Blocking { .. } => Code::Internal,
     }
 }
 

@@ -1,17 +1,18 @@
 //! NodePublishVolume and NodeUnpublishVolume: the node's state (providers, cluster, locks,
-//! metrics) and the two flows, written as small steps with one rollback rule — a publish that
-//! mounted the tmpfs unmounts it on failure; one that found it mounted leaves the files alone.
+//! metrics) and the two flows. All or nothing: `keyvol_core::volume::publish` hands back an
+//! uncommitted publication, committed only once the pod status is recorded — an error or a
+//! dropped call (kubelet's deadline) before that unmounts a volume this call mounted; a
+//! republish that fails keeps the files already there.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use keyvol_core::provider::DEFAULT_FILE_MODE;
 use keyvol_core::report;
-use keyvol_core::tmpfs;
-use keyvol_core::volume::{self, Backing};
+use keyvol_core::volume::{self, Backing, PublishError, TargetState, Unpublished};
 use keyvol_core::{MountRequest, ObjectVersion};
 
 use crate::cluster::{Cluster, ClusterError};
@@ -141,7 +142,9 @@ impl NodeState {
         force_refresh: bool,
     ) -> Result<PublishOutcome, NodeError> {
         let _guard = self.locks.lock(&req.volume_id).await;
-        let mounted = is_mounted(&req.target_path)?;
+        // Published = a tmpfs with a completed write. A tmpfs left empty by a publish that was
+        // killed or cancelled is not: it is fetched into again.
+        let mounted = inspect(&req.target_path).await?.is_published();
         if force_refresh && !mounted {
             return Err(NodeError::InvalidArgument(format!(
                 "{} is no longer mounted",
@@ -207,8 +210,13 @@ impl NodeState {
         let backing = Backing::Tmpfs {
             size_bytes: self.config.tmpfs_size_bytes,
         };
-        let published = match volume::publish(provider.as_ref(), request, &req.target_path, backing)
-            .await
+        let publication = match volume::publish(
+            provider.as_ref(),
+            request,
+            &req.target_path,
+            backing,
+        )
+        .await
         {
             Ok(p) => p,
             Err(e) if mounted => {
@@ -223,7 +231,11 @@ impl NodeState {
         self.metrics
             .publish_duration(&provider_name, started.elapsed());
 
-        let status = pod_status(&self.config.node_id, &req, &published.object_versions);
+        let status = pod_status(
+            &self.config.node_id,
+            &req,
+            &publication.published().object_versions,
+        );
         let status_name = pod_status_name(&req.pod_name, &req.pod_namespace, &req.class_name);
         if let Err(source) = bounded(self.cluster.upsert_pod_status(status)).await {
             let e = NodeError::PodStatus {
@@ -231,15 +243,17 @@ impl NodeState {
                 name: status_name,
                 source,
             };
-            if published.mounted_now {
-                let _ = tmpfs::unmount(&req.target_path);
-            }
+            // Dropping the uncommitted publication unmounts a volume this call mounted (a
+            // republish keeps its files).
+            drop(publication);
             if mounted {
                 tracing::warn!(error = %report::chain(&e), "republish could not update the pod status: {}", req.summary());
                 return Ok(PublishOutcome::KeptAfterError);
             }
             return Err(e);
         }
+        // From here on the volume stays: files written, pod status recorded.
+        let published = publication.commit();
         let sync = crate::sync::sync_secrets(
             self.cluster.as_ref(),
             &class,
@@ -281,9 +295,22 @@ impl NodeState {
     pub async fn unpublish(&self, volume_id: &str, target: &Path) -> Result<(), NodeError> {
         let _guard = self.locks.lock(volume_id).await;
         self.registry.forget(volume_id);
-        match volume::unpublish(target) {
-            Ok(()) => {
-                tracing::info!(volume = volume_id, target = %target.display(), outcome = "unmounted", "node unpublish volume");
+        let owned = target.to_path_buf();
+        let result = tokio::task::spawn_blocking(move || volume::unpublish(&owned))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PublishError::Blocking {
+                    path: target.to_path_buf(),
+                })
+            });
+        match result {
+            Ok(outcome) => {
+                let outcome = match outcome {
+                    Unpublished::AlreadyClean => "already-clean",
+                    Unpublished::Unmounted => "unmounted",
+                    Unpublished::Removed => "removed",
+                };
+                tracing::info!(volume = volume_id, target = %target.display(), outcome, "node unpublish volume");
                 Ok(())
             }
             Err(e) => {
@@ -334,12 +361,17 @@ impl LogContext {
     }
 }
 
-fn is_mounted(target: &Path) -> Result<bool, NodeError> {
-    match tmpfs::mount_at(target) {
-        Ok(Some(_)) => Ok(std::fs::read_dir(target).is_ok()),
-        Ok(None) => Ok(false),
-        Err(e) => Err(NodeError::Volume(e.into())),
-    }
+/// What is at a target (off the async runtime: it reads the mount table and the directory).
+async fn inspect(target: &Path) -> Result<TargetState, NodeError> {
+    let owned = target.to_path_buf();
+    tokio::task::spawn_blocking(move || volume::inspect(&owned))
+        .await
+        .unwrap_or_else(|_| {
+            Err(PublishError::Blocking {
+                path: target.to_path_buf(),
+            })
+        })
+        .map_err(NodeError::from)
 }
 
 /// Annotation on a SecretProviderClass that overrides `--rotation-poll-interval` for its
@@ -423,17 +455,4 @@ fn pod_status(
             objects,
         },
     }
-}
-
-/// Where `keyvol node` keeps nothing: state is the mount table. This helper lists the volumes this
-/// node has mounted under kubelet's pods directory, for diagnostics.
-pub fn mounted_volumes(pods_dir: &Path) -> Vec<PathBuf> {
-    tmpfs::mount_table()
-        .map(|t| {
-            t.into_iter()
-                .filter(|m| m.fs_type == "tmpfs" && m.mount_point.starts_with(pods_dir))
-                .map(|m| m.mount_point)
-                .collect()
-        })
-        .unwrap_or_default()
 }
