@@ -128,7 +128,11 @@ impl PublishError {
                 | PublishError::NotADirectory { .. }
                 | PublishError::OtherMount { .. }
                 | PublishError::Foreign { .. }
-                | PublishError::Write(WriteError::Conflict { .. } | WriteError::Mode { .. })
+                | PublishError::Write(
+                    WriteError::Conflict { .. }
+                        | WriteError::Mode { .. }
+                        | WriteError::Occupied { .. }
+                )
         )
     }
 }

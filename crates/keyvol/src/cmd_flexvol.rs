@@ -137,9 +137,44 @@ pub fn invoked_as_driver() -> bool {
         .is_some_and(|argv0| Path::new(&argv0).file_name() == Some(DRIVER_FILE.as_ref()))
 }
 
+/// True when the command line is `keyvol flexvol …`: it is parsed by [`main_as_subcommand`]
+/// before keyvol's own command line, so that even arguments keyvol's parser would refuse (not
+/// UTF-8, unknown flags) are answered with one JSON object, as kubelet expects.
+pub fn invoked_as_subcommand() -> bool {
+    std::env::args_os().nth(1).is_some_and(|a| a == "flexvol")
+}
+
+/// Runs `keyvol flexvol …` (driver calls and `install`).
+pub fn main_as_subcommand() -> ExitCode {
+    // "keyvol flexvol" stands in for the program name, so usage text reads as typed.
+    let args: Vec<std::ffi::OsString> = std::iter::once("keyvol flexvol".into())
+        .chain(std::env::args_os().skip(2))
+        .collect();
+    // `install` is an ordinary command: its usage errors and help are text on stderr/stdout.
+    if args.get(1).is_some_and(|a| a == "install") {
+        return match DriverCli::try_parse_from(&args) {
+            Ok(cli) => main(FlexvolArgs {
+                node: cli.node,
+                command: cli.command,
+            }),
+            Err(e) => {
+                let _ = e.print();
+                ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+            }
+        };
+    }
+    driver_main(args)
+}
+
 /// Runs the process as the installed driver: `kv <command> …`.
 pub fn main_as_driver() -> ExitCode {
-    match DriverCli::try_parse_from(std::env::args_os()) {
+    driver_main(std::env::args_os().collect())
+}
+
+/// A driver call's command line (program name first): every outcome, a parse failure
+/// included, is one JSON reply.
+fn driver_main(args: Vec<std::ffi::OsString>) -> ExitCode {
+    match DriverCli::try_parse_from(args) {
         Ok(cli) => main(FlexvolArgs {
             node: cli.node,
             command: cli.command,

@@ -45,6 +45,10 @@ fn main() -> std::process::ExitCode {
     if cmd_flexvol::invoked_as_driver() {
         return cmd_flexvol::main_as_driver();
     }
+    // `keyvol flexvol …` owns its output the same way, whatever its arguments.
+    if cmd_flexvol::invoked_as_subcommand() {
+        return cmd_flexvol::main_as_subcommand();
+    }
     let cli: Cli = match keyvol_cli::run::parse() {
         Ok(cli) => cli,
         Err(code) => return code,

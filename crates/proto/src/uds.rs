@@ -76,6 +76,13 @@ pub enum UdsError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A live server already answers on the path: one socket, one owner. (A socket left by a
+    /// process that is gone answers nothing and is replaced.)
+    #[error("another process is serving {path}; refusing to take its socket")]
+    InUse {
+        /// The socket path.
+        path: PathBuf,
+    },
     /// A stale socket from an earlier run could not be removed.
     #[error("failed to remove stale socket {path}")]
     RemoveStale {
@@ -247,11 +254,23 @@ fn unix_connector(
     })
 }
 
-/// Removes a socket left at `path` by an earlier run. Anything that is not a socket (a file, a
-/// directory, a symlink) is refused rather than deleted.
+/// Removes a socket left at `path` by an earlier run. A socket something still listens on is
+/// refused (another server owns it), and so is anything that is not a socket (a file, a
+/// directory, a symlink) rather than deleted.
 fn remove_stale_socket(path: &Path) -> Result<(), UdsError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
+            match std::os::unix::net::UnixStream::connect(path) {
+                // Refused: nobody listens any more; the socket is stale.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                // Connected, or an answer that is not "nobody there" (e.g. no permission to
+                // connect): someone else's live socket.
+                _ => {
+                    return Err(UdsError::InUse {
+                        path: path.to_path_buf(),
+                    });
+                }
+            }
             std::fs::remove_file(path).map_err(|source| UdsError::RemoveStale {
                 path: path.to_path_buf(),
                 source,
@@ -297,6 +316,9 @@ struct SocketFileGuard {
     path: PathBuf,
     dev: u64,
     ino: u64,
+    /// The inode's change time: a socket created after this one was removed may get the same
+    /// inode number.
+    ctime: (i64, i64),
 }
 
 impl SocketFileGuard {
@@ -309,14 +331,18 @@ impl SocketFileGuard {
             path: path.to_path_buf(),
             dev: meta.dev(),
             ino: meta.ino(),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
         })
     }
 }
 
 impl Drop for SocketFileGuard {
     fn drop(&mut self) {
-        let same = std::fs::symlink_metadata(&self.path)
-            .is_ok_and(|meta| meta.dev() == self.dev && meta.ino() == self.ino);
+        let same = std::fs::symlink_metadata(&self.path).is_ok_and(|meta| {
+            meta.dev() == self.dev
+                && meta.ino() == self.ino
+                && (meta.ctime(), meta.ctime_nsec()) == self.ctime
+        });
         if same {
             // Nothing useful can be done about a failure while dropping; a stale socket is
             // removed by the next bind anyway.
@@ -374,6 +400,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_live_servers_socket_is_refused_and_keeps_working() {
+        // Issue 13: a second `keyvol node` on the same endpoint silently took the socket.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.sock");
+        let first = UdsListener::bind(&path).unwrap();
+        let err = UdsListener::bind(&path).unwrap_err();
+        assert!(matches!(err, UdsError::InUse { .. }), "{err:?}");
+        assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+        drop(first);
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
     async fn regular_file_at_the_path_is_refused_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("not-a-socket");
@@ -398,8 +437,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.sock");
         let old = UdsListener::bind(&path).unwrap();
+        // The old server stops listening but its guard lives on (a slow shutdown) while a new
+        // server starts: the new one may take the path.
+        let old_guard = old.guard;
+        drop(old.listener);
         let new = UdsListener::bind(&path).unwrap();
-        drop(old);
+        drop(old_guard);
         assert!(path.exists(), "the newer server's socket must survive");
         drop(new);
         assert!(!path.exists());

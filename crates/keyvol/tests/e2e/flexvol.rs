@@ -757,3 +757,40 @@ fn the_log_file_records_the_call_without_any_secret() {
         assert!(!text.contains(secret), "{secret:?} in log:\n{text}");
     }
 }
+
+/// Issue 13: a driver call killed mid-fetch left an empty tmpfs, and the next `mount` answered
+/// "already mounted" — the pod started without its secrets.
+#[test]
+fn a_mount_killed_mid_fetch_is_fetched_again_by_the_next_call() {
+    if !is_root() {
+        eprintln!("skipped: needs root for tmpfs mounts");
+        return;
+    }
+    let vault = DevVaultProc::start(&flex_seed());
+    vault.set_faults(serde_json::json!([{ "route": "GET /secrets/*", "latencyMs": 4000 }]));
+    let target = Target::new();
+    let options = sp_options("plain", "secret", &[]);
+    let mut child = flexvol(Some(&vault))
+        .arg("mount")
+        .arg(&target.path)
+        .arg(&options)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    for _ in 0..400 {
+        if target.is_mounted() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(target.is_mounted(), "the driver mounted its tmpfs");
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(target.entries().is_empty(), "killed before writing");
+
+    vault.clear_faults();
+    let v = mount(&vault, &target.path, &options);
+    assert_eq!(v["status"], "Success", "{v}");
+    assert!(!message(&v).contains("already mounted"), "{v}");
+    assert_eq!(bytes(&target, "plain"), b"plain-value");
+}

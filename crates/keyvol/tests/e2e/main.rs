@@ -16,3 +16,4 @@ mod node;
 mod node_kube;
 mod objects;
 mod provider;
+mod reliability;

@@ -4,10 +4,10 @@
 //! (keyvol provider and a test provider), and rotation on republish.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use crate::util::cluster::*;
 use crate::util::*;
 use keyvol_fakekube::{FakeKube, Verb};
 use keyvol_node::crd::SecretProviderClassPodStatus;
@@ -16,115 +16,11 @@ use keyvol_proto::provider::v1alpha1 as pb;
 use keyvol_proto::tonic::{self, Code};
 use serde_json::json;
 
-const VAULT: &str = "keyvol-node";
-
-fn vault_seed() -> String {
-    seed(&format!(
-        "  - name: {VAULT}\n    secrets:\n      - name: db-password\n        value: s3cr3t-one\n      - name: api-key\n        value: key-one\n"
-    ))
-}
-
-fn objects(items: &[&str]) -> String {
-    let mut s = String::from("array:\n");
-    for item in items {
-        s.push_str("  - |\n");
-        for line in item.lines() {
-            s.push_str(&format!("    {line}\n"));
-        }
-    }
-    s
-}
-
-fn class(name: &str, provider: &str, items: &[&str]) -> serde_json::Value {
-    json!({
-        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
-        "kind": "SecretProviderClass",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "provider": provider,
-            "parameters": {"keyvaultName": VAULT, "tenantId": TENANT, "objects": objects(items)},
-        }
-    })
-}
-
-fn is_mounted(p: &Path) -> bool {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let p = p.display().to_string();
-    table
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(p.as_str()))
-}
-
-/// Fake API + dev vault + node, ready for CSI calls.
-struct Cluster {
-    fake: FakeKube,
-    vault: DevVaultProc,
-    node: Option<NodeProc>,
-    pods: PathBuf,
-    _pods_dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    async fn start(extra: &[&str]) -> Self {
-        let fake = FakeKube::start().await.expect("fake API");
-        let vault = DevVaultProc::start(&vault_seed());
-        let pods_dir = tempfile::tempdir().expect("tempdir");
-        let pods = pods_dir.path().to_path_buf();
-        let mut me = Self {
-            fake,
-            vault,
-            node: None,
-            pods,
-            _pods_dir: pods_dir,
-        };
-        me.start_node(tempfile::tempdir().expect("tempdir"), extra);
-        me
-    }
-
-    fn start_node(&mut self, dir: tempfile::TempDir, extra: &[&str]) {
-        write_kubeconfig(dir.path(), &self.fake.url());
-        let mut args: Vec<String> = self.vault.azure_args();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        self.node = Some(NodeProc::start_in(dir, &args));
-    }
-
-    fn node(&self) -> &NodeProc {
-        self.node.as_ref().expect("node running")
-    }
-
-    fn target(&self, class: &str) -> PathBuf {
-        self.pods
-            .join(format!("uid-1/volumes/kubernetes.io~csi/{class}/mount"))
-    }
-
-    async fn client(&self) -> csi::node_client::NodeClient<tonic::transport::Channel> {
-        csi::node_client::NodeClient::new(
-            keyvol_proto::uds::connect(self.node().csi_socket())
-                .await
-                .expect("csi socket"),
-        )
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        // Leave no tmpfs behind, whatever the test did.
-        if let Ok(entries) = std::fs::read_dir(self.pods.join("uid-1/volumes/kubernetes.io~csi")) {
-            for e in entries.flatten() {
-                let _ = keyvol()
-                    .args(["unmount", "--target"])
-                    .arg(e.path().join("mount"))
-                    .output();
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_mounts_files_from_the_vault_and_records_the_pod_status() {
     let c = Cluster::start(&[]).await;
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "spc",
             "azure",
             &[
@@ -241,7 +137,7 @@ async fn publish_mounts_files_from_the_vault_and_records_the_pod_status() {
 async fn unpublish_after_a_restart_finds_the_mount_in_the_mount_table() {
     let mut c = Cluster::start(&[]).await;
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "spc",
             "azure",
             &["objectName: db-password\nobjectType: secret"],
@@ -282,7 +178,7 @@ async fn failures_leave_the_target_unmounted_and_clean() {
     );
 
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "bad",
             "azure",
             &[
@@ -312,7 +208,7 @@ async fn failures_leave_the_target_unmounted_and_clean() {
 
     // A class created after the node started is found at once (direct read on a cache miss).
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "late",
             "azure",
             &["objectName: api-key\nobjectType: secret"],
@@ -333,7 +229,7 @@ async fn kubernetes_refusals_keep_their_kind_as_grpc_codes() {
     let c = Cluster::start(&[]).await;
     let mut node = c.client().await;
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "guarded",
             "azure",
             &["objectName: db-password\nobjectType: secret"],
@@ -442,7 +338,7 @@ async fn external_providers_are_reached_over_the_provider_protocol() {
             .serve_with_incoming(listener.into_incoming()),
     );
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "ext",
             "testprov",
             &["objectName: x\nobjectType: secret"],
@@ -484,7 +380,7 @@ async fn external_providers_are_reached_over_the_provider_protocol() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "viaprov",
             "kvazure",
             &["objectName: db-password\nobjectType: secret"],
@@ -504,7 +400,7 @@ async fn external_providers_are_reached_over_the_provider_protocol() {
 
     // No socket, no provider.
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "nowhere",
             "nosuchprovider",
             &["objectName: x\nobjectType: secret"],
@@ -529,7 +425,7 @@ async fn republish_refreshes_after_the_poll_interval_and_keeps_files_on_failure(
     ])
     .await;
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "rot",
             "azure",
             &["objectName: db-password\nobjectType: secret"],
@@ -574,7 +470,7 @@ async fn republish_refreshes_after_the_poll_interval_and_keeps_files_on_failure(
 
     // A failing republish (the class now names a missing object) keeps the current files.
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "rot",
             "azure",
             &["objectName: gone\nobjectType: secret"],
@@ -604,7 +500,7 @@ fn synced_class(
     items: &[&str],
     secret_objects: serde_json::Value,
 ) -> serde_json::Value {
-    let mut c = class(name, "azure", items);
+    let mut c = spc_object(name, "azure", items);
     c["spec"]["secretObjects"] = secret_objects;
     c
 }
@@ -787,7 +683,7 @@ async fn a_class_annotation_overrides_the_rotation_interval() {
         "--rotation-poll-interval=1s",
     ])
     .await;
-    let mut slow = class(
+    let mut slow = spc_object(
         "slow",
         "azure",
         &["objectName: db-password\nobjectType: secret"],
@@ -817,7 +713,7 @@ async fn the_rotation_loop_refreshes_without_republish_and_tells_the_pod() {
     let c = Cluster::start(&["--rotation-loop-interval=1s"]).await;
     c.fake.insert(&pod("app", "uid-1", json!([]))).expect("pod");
     c.fake
-        .insert(&class(
+        .insert(&spc_object(
             "loop",
             "azure",
             &["objectName: db-password\nobjectType: secret"],

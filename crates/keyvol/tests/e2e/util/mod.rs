@@ -2,14 +2,19 @@
 //! in-process on free ports (from `keyvol-dev dev-vault`'s own flags), and cleans up mounts.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-/// Path of the binary under test.
+/// Path of the binary under test: this build's, or `KEYVOL_E2E_BIN` to run the suite against
+/// another build (e.g. an older commit's, to see a regression test fail there).
 pub fn keyvol_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_keyvol"))
+    std::env::var_os("KEYVOL_E2E_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_keyvol")))
 }
 
 /// A command for the binary with an empty environment (PATH only).
@@ -154,6 +159,62 @@ impl DevVaultProc {
         assert_eq!(resp.status(), 200);
         let body: serde_json::Value = resp.json().expect("json");
         body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Runs `f` on a thread of its own: the blocking HTTP client must not run (or be dropped)
+    /// inside a test's async runtime.
+    fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| s.spawn(f).join().expect("admin call"))
+    }
+
+    /// The admin API at `path` (e.g. `faults`, `counters`).
+    fn admin_url(&self, path: &str) -> String {
+        format!("https://localhost:{}/_admin/{path}", self.addr.port())
+    }
+
+    /// Replaces the fault rules (JSON objects with the `--fault` keys in camelCase).
+    pub fn set_faults(&self, rules: serde_json::Value) {
+        Self::off_runtime(|| self.set_faults_now(rules))
+    }
+
+    fn set_faults_now(&self, rules: serde_json::Value) {
+        let resp = self
+            .client(&[])
+            .put(self.admin_url("faults"))
+            .json(&serde_json::json!({ "rules": rules }))
+            .send()
+            .expect("put faults");
+        assert_eq!(resp.status(), 200, "{:?}", resp.text());
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        Self::off_runtime(|| self.clear_faults_now())
+    }
+
+    fn clear_faults_now(&self) {
+        let resp = self
+            .client(&[])
+            .delete(self.admin_url("faults"))
+            .send()
+            .expect("clear faults");
+        assert!(resp.status().is_success());
+    }
+
+    /// Requests served so far (all routes, identities and statuses).
+    pub fn request_count(&self) -> u64 {
+        Self::off_runtime(|| self.request_count_now())
+    }
+
+    fn request_count_now(&self) -> u64 {
+        let body: serde_json::Value = self
+            .client(&[])
+            .get(self.admin_url("counters"))
+            .send()
+            .expect("counters")
+            .json()
+            .expect("json");
+        body["total"].as_u64().unwrap_or(0)
     }
 
     /// Adds a new version of a secret through the data plane.
