@@ -205,7 +205,7 @@ async fn cluster(kubeconfig: Option<&PathBuf>) -> Arc<dyn Cluster> {
         },
         None => kube::Config::infer().await.map_err(|e| e.to_string()),
     };
-    match config.and_then(|c| kube::Client::try_from(c).map_err(|e| e.to_string())) {
+    match config.and_then(|c| keyvol_node::cluster::api_client(c).map_err(|e| e.to_string())) {
         Ok(client) => KubeCluster::new(client),
         Err(e) => {
             tracing::warn!(error = %e, "no Kubernetes API configured; serving CSI without it");

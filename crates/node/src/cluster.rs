@@ -261,6 +261,38 @@ impl Cluster for NoCluster {
     }
 }
 
+/// Idle connections to the API server kept for reuse. kube-rs speaks HTTP/1.1 to the API
+/// server, so a burst of publishes opens one connection per request in flight; without a cap
+/// every one of them stayed open (hyper's pool keeps any number) until its idle timeout.
+const MAX_IDLE_API_CONNECTIONS: usize = 4;
+/// How long an idle API connection is kept (the watch connection is never idle).
+const API_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A kube-rs client for `config` whose connection pool is bounded ([`MAX_IDLE_API_CONNECTIONS`],
+/// [`API_IDLE_TIMEOUT`]); otherwise what `kube::Client::try_from` builds: TLS with the
+/// config's trust roots and credentials, its timeouts, base URI, auth (token refresh
+/// included) and extra headers.
+pub fn api_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt;
+    let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector()?);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    let http: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(MAX_IDLE_API_CONNECTIONS)
+            .pool_idle_timeout(API_IDLE_TIMEOUT)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(http);
+    Ok(kube::Client::new(service, config.default_namespace))
+}
+
 /// The kube-rs implementation.
 pub struct KubeCluster {
     client: kube::Client,
