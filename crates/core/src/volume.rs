@@ -479,3 +479,145 @@ pub fn unpublish(target: &Path) -> Result<Unpublished, PublishError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::provider::{MountResponse, ProviderFile};
+    use crate::relpath::RelPath;
+    use crate::sensitive::Sensitive;
+
+    fn root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    fn backing() -> Backing {
+        if root() {
+            Backing::Tmpfs { size_bytes: None }
+        } else {
+            Backing::PlainDirectory
+        }
+    }
+
+    fn request() -> MountRequest {
+        MountRequest {
+            attributes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            default_mode: 0o644,
+            target_path: String::new(),
+            current_versions: Vec::new(),
+        }
+    }
+
+    /// Answers with one file, after `gate` opens (never, if it never does).
+    struct Gated {
+        gate: Arc<tokio::sync::Notify>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for Gated {
+        async fn mount(&self, _: MountRequest) -> Result<MountResponse, ProviderError> {
+            self.gate.notified().await;
+            Ok(MountResponse {
+                files: vec![ProviderFile {
+                    path: RelPath::new("s1").unwrap(),
+                    mode: 0o644,
+                    contents: Sensitive::new(b"one".to_vec()),
+                }],
+                object_versions: Vec::new(),
+            })
+        }
+
+        fn runtime(&self) -> (&'static str, &'static str) {
+            ("gated", "0")
+        }
+    }
+
+    fn mounted(path: &Path) -> bool {
+        tmpfs::mount_at(path).unwrap().is_some()
+    }
+
+    #[tokio::test]
+    async fn a_publish_dropped_while_the_provider_works_leaves_nothing() {
+        // Issue 13: kubelet's deadline dropped the call mid-fetch; the empty tmpfs stayed.
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("mount");
+        let provider = Gated {
+            gate: Arc::new(tokio::sync::Notify::new()),
+        };
+        let call = publish(&provider, request(), &target, backing());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), call)
+                .await
+                .is_err(),
+            "the provider never answers"
+        );
+        assert!(!target.exists(), "the directory this call created is gone");
+        assert!(!mounted(&target));
+    }
+
+    #[tokio::test]
+    async fn an_uncommitted_publication_is_undone_and_a_committed_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("mount");
+        let gate = Arc::new(tokio::sync::Notify::new());
+        gate.notify_one();
+        let provider = Gated { gate: gate.clone() };
+        let publication = publish(&provider, request(), &target, backing())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(target.join("s1")).unwrap(), b"one");
+        assert!(publication.published().mounted_now);
+        drop(publication); // e.g. the pod status could not be written
+        assert!(!target.exists() && !mounted(&target));
+
+        gate.notify_one();
+        let published = publish(&provider, request(), &target, backing())
+            .await
+            .unwrap()
+            .commit();
+        assert_eq!(published.files, [("s1".to_owned(), 0o644)]);
+        assert_eq!(inspect(&target).unwrap().is_published(), root());
+        assert_ne!(unpublish(&target).unwrap(), Unpublished::AlreadyClean);
+        assert!(!target.exists());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_tmpfs_is_fetched_into_and_unmounted_if_that_fails() {
+        if !root() {
+            eprintln!("skipped: needs root for tmpfs mounts");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("mount");
+        std::fs::create_dir(&target).unwrap();
+        // What a publish killed mid-fetch leaves: an empty tmpfs.
+        tmpfs::mount_tmpfs(&target, None).unwrap();
+        assert!(!inspect(&target).unwrap().is_published());
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let provider = Gated { gate: gate.clone() };
+        let call = publish(&provider, request(), &target, backing());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), call)
+                .await
+                .is_err()
+        );
+        assert!(!mounted(&target), "taken over, then undone");
+
+        tmpfs::mount_tmpfs(&target, None).unwrap();
+        gate.notify_one();
+        let _ = publish(&provider, request(), &target, backing())
+            .await
+            .unwrap()
+            .commit();
+        assert!(inspect(&target).unwrap().is_published());
+        unpublish(&target).unwrap();
+        assert!(!mounted(&target) && !target.exists());
+    }
+}
