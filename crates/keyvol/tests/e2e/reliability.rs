@@ -500,3 +500,146 @@ async fn descriptors_return_to_their_idle_level_after_volumes_come_and_go() {
         "descriptors grew from {idle} to {after} after 100 volumes came and went"
     );
 }
+
+/// A service-account token as kubelet hands it to the driver (a JWT; never to be echoed).
+const SA_TOKEN: &str =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDphcHAifQ.c2lnbmF0dXJl";
+
+/// No secret value, client secret or token in any log line (at -v=5), gRPC error, event,
+/// metric, pod status or CLI output the node and `keyvol mount` produce — on success, on sync,
+/// and on each kind of failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_token_reaches_any_output() {
+    let c = Cluster::start(&[
+        "-v=5",
+        "--enable-secret-rotation=true",
+        "--rotation-poll-interval=1s",
+    ])
+    .await;
+    c.fake
+        .insert(&json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "app", "namespace": "default", "uid": "uid-1"},
+            "spec": {"containers": [{"name": "c", "image": "app"}], "nodeName": "node-a"},
+        }))
+        .expect("pod");
+    let mut synced = spc_object(
+        "good",
+        "azure",
+        &[
+            "objectName: db-password\nobjectType: secret",
+            "objectName: api-key\nobjectType: secret",
+        ],
+    );
+    synced["spec"]["secretObjects"] = json!([{"secretName": "app-creds", "type": "Opaque",
+        "data": [{"objectName": "db-password", "key": "password"}]}]);
+    c.fake.insert(&synced).expect("class");
+    c.fake
+        .insert(&spc_object(
+            "missing",
+            "azure",
+            &["objectName: no-such-secret\nobjectType: secret"],
+        ))
+        .expect("class");
+    let mut client = c.client().await;
+    let mut outputs: Vec<(String, String)> = Vec::new();
+
+    let mut with_token = |mut r: keyvol_proto::csi::v1::NodePublishVolumeRequest| {
+        r.volume_context.insert(
+            "csi.storage.k8s.io/serviceAccount.tokens".into(),
+            json!({"api://AzureADTokenExchange": {"token": SA_TOKEN, "expirationTimestamp": "2030-01-01T00:00:00Z"}}).to_string(),
+        );
+        r
+    };
+    let good = c.target("good");
+    client
+        .node_publish_volume(with_token(publish_request(&good, "good")))
+        .await
+        .expect("publish");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client
+        .node_publish_volume(with_token(publish_request(&good, "good")))
+        .await
+        .expect("republish (rotation)");
+    for (class, secret) in [("missing", CLIENT_SECRET), ("good", "not-the-secret")] {
+        let mut r = with_token(publish_request(&c.target(&format!("{class}-x")), class));
+        r.secrets.insert("clientsecret".into(), secret.into());
+        let err = client.node_publish_volume(r).await.expect_err("fails");
+        outputs.push(("gRPC error".into(), err.message().to_owned()));
+    }
+    client
+        .node_unpublish_volume(unpublish_request(&good, "good"))
+        .await
+        .expect("unpublish");
+
+    use k8s_openapi::api::core::v1::Event;
+    let events: Vec<Event> = c.fake.list(Some("default")).expect("events");
+    outputs.push((
+        "events".into(),
+        serde_json::to_string(&events).expect("json"),
+    ));
+    let statuses: Vec<keyvol_node::crd::SecretProviderClassPodStatus> =
+        c.fake.list(Some("default")).expect("statuses");
+    outputs.push((
+        "pod statuses".into(),
+        serde_json::to_string(&statuses).expect("json"),
+    ));
+    let metrics = tokio::task::spawn_blocking({
+        let port = c.node().metrics;
+        move || {
+            reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
+                .and_then(|r| r.text())
+                .expect("metrics")
+        }
+    })
+    .await
+    .expect("metrics");
+    outputs.push(("metrics".into(), metrics));
+    let log = c.node().log();
+    assert!(log.contains("outcome"), "the log has the publish lines");
+    outputs.push(("node log at -v=5".into(), log));
+
+    // `keyvol mount` at -v=5, wrong secret and success.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let class_file = write(
+        dir.path(),
+        "class.yaml",
+        &class(VAULT, &["objectName: db-password\nobjectType: secret"]),
+    );
+    for secret in ["not-the-secret", CLIENT_SECRET] {
+        let creds = creds_file(dir.path(), secret);
+        let target = dir.path().join(format!("t-{}", secret.len()));
+        let out = tokio::task::block_in_place(|| {
+            run(keyvol()
+                .args(["-v=5", "mount", "--class"])
+                .arg(&class_file)
+                .arg("--target")
+                .arg(&target)
+                .arg("--secrets-file")
+                .arg(&creds)
+                .args(c.vault.azure_args())
+                .args(if is_root() {
+                    &[][..]
+                } else {
+                    &["--no-tmpfs"][..]
+                }))
+        });
+        outputs.push((
+            "keyvol mount".into(),
+            format!("{}{}", stdout(&out), stderr(&out)),
+        ));
+        let _ = tokio::task::block_in_place(|| {
+            run(keyvol().args(["unmount", "--target"]).arg(&target))
+        });
+    }
+
+    for (what, text) in &outputs {
+        assert_no_secrets(what, text);
+        assert!(
+            !text.contains(SA_TOKEN),
+            "the service-account token reached {what}"
+        );
+        // Entra and dev-vault access tokens are JWTs: `eyJ` starts every one.
+        assert!(!text.contains("eyJ"), "a token reached {what}: {text}");
+    }
+}
