@@ -544,7 +544,7 @@ async fn no_secret_or_token_reaches_any_output() {
     let mut client = c.client().await;
     let mut outputs: Vec<(String, String)> = Vec::new();
 
-    let mut with_token = |mut r: keyvol_proto::csi::v1::NodePublishVolumeRequest| {
+    let with_token = |mut r: keyvol_proto::csi::v1::NodePublishVolumeRequest| {
         r.volume_context.insert(
             "csi.storage.k8s.io/serviceAccount.tokens".into(),
             json!({"api://AzureADTokenExchange": {"token": SA_TOKEN, "expirationTimestamp": "2030-01-01T00:00:00Z"}}).to_string(),
