@@ -366,6 +366,19 @@ pub async fn publish(
     target: &Path,
     backing: Backing,
 ) -> Result<Publication, PublishError> {
+    publish_for_group(provider, request, target, backing, None).await
+}
+
+/// [`publish`], with every file, directory and link of the volume group-owned by `group` (the
+/// pod's fsGroup, passed by kubelet as the CSI volume mount group) and every file
+/// group-readable, so a non-root pod in that group can read its secrets.
+pub async fn publish_for_group(
+    provider: &dyn Provider,
+    request: MountRequest,
+    target: &Path,
+    backing: Backing,
+    group: Option<u32>,
+) -> Result<Publication, PublishError> {
     let owned = target.to_path_buf();
     let guard = blocking(target, move || prepare(&owned, backing)).await?;
     // Dropped here (an error, or the caller's future dropped while the provider works), the
@@ -383,7 +396,9 @@ pub async fn publish(
     // failure the guard is dropped inside, undoing the preparation.
     blocking(target, move || {
         let rollback = guard;
-        let write = AtomicWriter::new(&owned).write(&payload)?;
+        let write = AtomicWriter::new(&owned)
+            .with_group(group)
+            .write(&payload)?;
         Ok(Publication {
             published: Published {
                 mounted_now: rollback.is_new(),

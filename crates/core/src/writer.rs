@@ -106,10 +106,15 @@ pub enum WriteOutcome {
     },
 }
 
+/// Group permission bit every file gets when the volume has a mount group: the group can read.
+const GROUP_READ: u32 = 0o040;
+
 /// Writes payloads into one target directory.
 #[derive(Debug, Clone)]
 pub struct AtomicWriter {
     target: PathBuf,
+    /// Group that owns everything written (the pod's fsGroup), if any.
+    group: Option<u32>,
 }
 
 impl AtomicWriter {
@@ -117,6 +122,24 @@ impl AtomicWriter {
     pub fn new(target: impl Into<PathBuf>) -> Self {
         Self {
             target: target.into(),
+            group: None,
+        }
+    }
+
+    /// Makes every file, directory and link written group-owned by `gid` (and the target
+    /// directory too), with files group-readable on top of their own mode — so a pod running
+    /// as a non-root user in that group (its `fsGroup`) can read them. World bits stay as each
+    /// file's mode says.
+    pub fn with_group(mut self, gid: Option<u32>) -> Self {
+        self.group = gid;
+        self
+    }
+
+    /// The mode a file of `mode` gets.
+    fn file_mode(&self, mode: u32) -> u32 {
+        match self.group {
+            Some(_) => mode | GROUP_READ,
+            None => mode,
         }
     }
 
@@ -141,13 +164,14 @@ impl AtomicWriter {
         let current = fs::read_link(self.target.join(DATA_DIR)).ok();
         if let Some(current) = &current {
             let dir = self.target.join(current);
-            if same_content(&dir, files) {
+            if same_content(&dir, files, |m| self.file_mode(m), self.group) {
                 return Ok(WriteOutcome::Unchanged);
             }
         }
 
+        self.own_target()?;
         let (version_dir, version_path) = self.create_version_dir()?;
-        if let Err(e) = write_payload(&version_path, files) {
+        if let Err(e) = self.write_payload(&version_path, files) {
             let _ = fs::remove_dir_all(&version_path);
             return Err(e);
         }
@@ -175,6 +199,68 @@ impl AtomicWriter {
             out.insert(rel, bytes);
         }
         Ok(out)
+    }
+
+    /// Gives the target directory to the mount group (the tmpfs root, so the group can list it).
+    fn own_target(&self) -> Result<(), WriteError> {
+        if self.group.is_some() {
+            self.chown(&self.target).map_err(|source| WriteError::Io {
+                path: self.target.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sets the mount group on `path` (never following a symlink there). Nothing without one.
+    fn chown(&self, path: &Path) -> io::Result<()> {
+        match self.group {
+            Some(gid) => std::os::unix::fs::lchown(path, None, Some(gid)),
+            None => Ok(()),
+        }
+    }
+
+    fn write_payload(&self, root: &Path, files: &[ProviderFile]) -> Result<(), WriteError> {
+        for f in files {
+            let path = f.path.join_onto(root);
+            let io_err = |source| WriteError::Io {
+                path: path.clone(),
+                source,
+            };
+            if let Some(parent) = path.parent()
+                && parent != root
+            {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(parent)
+                    .map_err(io_err)?;
+                // Every directory between the version root and the file belongs to the group.
+                let mut dir = parent;
+                while dir != root {
+                    self.chown(dir).map_err(io_err)?;
+                    set_mode(dir, DIR_MODE).map_err(io_err)?;
+                    match dir.parent() {
+                        Some(p) => dir = p,
+                        None => break,
+                    }
+                }
+            }
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_err)?;
+            file.write_all(f.contents.expose()).map_err(io_err)?;
+            self.chown(&path).map_err(io_err)?;
+            // Set the mode explicitly so the process umask does not change what the request
+            // asked for.
+            file.set_permissions(fs::Permissions::from_mode(self.file_mode(f.mode)))
+                .map_err(io_err)?;
+            file.sync_all().map_err(io_err)?;
+        }
+        Ok(())
     }
 
     /// Refuses a payload whose top-level names (or `..data` itself) are held by entries no
@@ -213,10 +299,12 @@ impl AtomicWriter {
             let path = self.target.join(&name);
             match fs::DirBuilder::new().mode(DIR_MODE).create(&path) {
                 Ok(()) => {
-                    set_mode(&path, DIR_MODE).map_err(|source| WriteError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    set_mode(&path, DIR_MODE)
+                        .and_then(|()| self.chown(&path))
+                        .map_err(|source| WriteError::Io {
+                            path: path.clone(),
+                            source,
+                        })?;
                     return Ok((name, path));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -228,10 +316,12 @@ impl AtomicWriter {
     fn swap_data_link(&self, version_dir: &str) -> Result<(), WriteError> {
         let tmp = self.target.join(DATA_TMP);
         let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(version_dir, &tmp).map_err(|source| WriteError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
+        std::os::unix::fs::symlink(version_dir, &tmp)
+            .and_then(|()| self.chown(&tmp))
+            .map_err(|source| WriteError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
         fs::rename(&tmp, self.target.join(DATA_DIR)).map_err(|source| {
             let _ = fs::remove_file(&tmp);
             WriteError::Io {
@@ -251,12 +341,14 @@ impl AtomicWriter {
             source,
         };
         if fs::read_link(&link).is_ok_and(|t| t == want) {
-            return Ok(());
+            return self.chown(&link).map_err(link_err);
         }
         // Build the link beside its final name and rename it into place, so the name never dangles.
         let tmp = self.target.join(format!("{LINK_TMP_PREFIX}{name}"));
         let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&want, &tmp).map_err(link_err)?;
+        std::os::unix::fs::symlink(&want, &tmp)
+            .and_then(|()| self.chown(&tmp))
+            .map_err(link_err)?;
         fs::rename(&tmp, &link).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             link_err(e)
@@ -333,39 +425,15 @@ fn validate(files: &[ProviderFile]) -> Result<(), WriteError> {
     Ok(())
 }
 
-fn write_payload(root: &Path, files: &[ProviderFile]) -> Result<(), WriteError> {
-    for f in files {
-        let path = f.path.join_onto(root);
-        let io_err = |source| WriteError::Io {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent()
-            && parent != root
-        {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(DIR_MODE)
-                .create(parent)
-                .map_err(io_err)?;
-        }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_err)?;
-        file.write_all(f.contents.expose()).map_err(io_err)?;
-        // Set the mode explicitly so the process umask does not change what the request asked for.
-        file.set_permissions(fs::Permissions::from_mode(f.mode))
-            .map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
-    }
-    Ok(())
-}
-
-/// True when `dir` holds exactly these files with these bytes and modes.
-fn same_content(dir: &Path, files: &[ProviderFile]) -> bool {
+/// True when `dir` holds exactly these files with these bytes, modes (as `mode_of` maps them)
+/// and, when one is asked for, group.
+fn same_content(
+    dir: &Path,
+    files: &[ProviderFile],
+    mode_of: impl Fn(u32) -> u32,
+    group: Option<u32>,
+) -> bool {
+    use std::os::unix::fs::MetadataExt;
     let Ok(existing) = list_files(dir) else {
         return false;
     };
@@ -373,8 +441,10 @@ fn same_content(dir: &Path, files: &[ProviderFile]) -> bool {
         return false;
     }
     files.iter().all(|f| {
-        existing.get(f.path.as_str()) == Some(&f.mode)
-            && fs::read(f.path.join_onto(dir))
+        let path = f.path.join_onto(dir);
+        existing.get(f.path.as_str()) == Some(&mode_of(f.mode))
+            && group.is_none_or(|gid| fs::symlink_metadata(&path).is_ok_and(|m| m.gid() == gid))
+            && fs::read(&path)
                 .map(|b| b == *f.contents.expose())
                 .unwrap_or(false)
     })

@@ -48,6 +48,11 @@ pub struct MountArgs {
     /// Size cap of the tmpfs in bytes.
     #[arg(long, value_name = "BYTES")]
     pub tmpfs_size: Option<u64>,
+    /// Make every file, directory and link group-owned by GID and every file group-readable
+    /// (what a pod's fsGroup gets through `keyvol node`), so a non-root process in that group
+    /// can read them.
+    #[arg(long, value_name = "GID")]
+    pub group: Option<u32>,
     /// Provider flags.
     #[command(flatten)]
     pub azure: AzureFlags,
@@ -145,28 +150,6 @@ fn secrets_from_env(secrets: &mut BTreeMap<String, Sensitive<String>>) {
     }
 }
 
-/// Publishes `spc` into `target` with the built-in Azure provider.
-pub async fn mount_class(
-    spc: &SecretProviderClass,
-    provider: &AzureProvider,
-    secrets: BTreeMap<String, Sensitive<String>>,
-    pod_name: &str,
-    namespace: &str,
-    target: &Path,
-    backing: Backing,
-) -> Result<Published, Failure> {
-    if spc.provider != "azure" {
-        return Err(Failure::input(format!(
-            "spec.provider: {:?} is not built in; keyvol mount serves provider \"azure\"",
-            spc.provider
-        )));
-    }
-    let request = spc.mount_request(pod_name, namespace, secrets, target);
-    Ok(volume::publish(provider, request, target, backing)
-        .await?
-        .commit())
-}
-
 /// Prints what a publish did (names, modes and versions; never contents).
 pub fn print_published(published: &Published, spc: &SecretProviderClass, target: &Path) {
     let objects: BTreeMap<&str, &str> = published
@@ -223,16 +206,17 @@ pub async fn run(args: MountArgs) -> Result<(), Failure> {
             size_bytes: args.tmpfs_size,
         }
     };
-    let published = mount_class(
-        &spc,
-        &provider,
-        secrets,
-        &args.pod_name,
-        &namespace,
-        &args.target,
-        backing,
-    )
-    .await?;
+    if spc.provider != "azure" {
+        return Err(Failure::input(format!(
+            "spec.provider: {:?} is not built in; keyvol mount serves provider \"azure\"",
+            spc.provider
+        )));
+    }
+    let request = spc.mount_request(&args.pod_name, &namespace, secrets, &args.target);
+    let published =
+        volume::publish_for_group(&provider, request, &args.target, backing, args.group)
+            .await?
+            .commit();
     print_published(&published, &spc, &args.target);
     Ok(())
 }

@@ -194,15 +194,19 @@ impl csi::node_server::Node for NodeService {
         _: Request<csi::NodeGetCapabilitiesRequest>,
     ) -> Result<Response<csi::NodeGetCapabilitiesResponse>, Status> {
         // Stage/unstage are accepted as no-ops, as upstream does (csi-sanity calls them).
-        let cap = csi::NodeServiceCapability {
+        // VOLUME_MOUNT_GROUP: kubelet then hands over the pod's fsGroup with each publish and
+        // keyvol makes the files readable by that group (upstream ignores fsGroup, #858).
+        let rpc = |t: csi::node_service_capability::rpc::Type| csi::NodeServiceCapability {
             r#type: Some(csi::node_service_capability::Type::Rpc(
-                csi::node_service_capability::Rpc {
-                    r#type: csi::node_service_capability::rpc::Type::StageUnstageVolume as i32,
-                },
+                csi::node_service_capability::Rpc { r#type: t as i32 },
             )),
         };
+        let caps = vec![
+            rpc(csi::node_service_capability::rpc::Type::StageUnstageVolume),
+            rpc(csi::node_service_capability::rpc::Type::VolumeMountGroup),
+        ];
         Ok(Response::new(csi::NodeGetCapabilitiesResponse {
-            capabilities: vec![cap],
+            capabilities: caps,
         }))
     }
 

@@ -210,11 +210,12 @@ impl NodeState {
         let backing = Backing::Tmpfs {
             size_bytes: self.config.tmpfs_size_bytes,
         };
-        let publication = match volume::publish(
+        let publication = match volume::publish_for_group(
             provider.as_ref(),
             request,
             &req.target_path,
             backing,
+            req.mount_group,
         )
         .await
         {

@@ -41,6 +41,9 @@ pub struct PublishRequest {
     pub volume_context: BTreeMap<String, String>,
     /// nodePublishSecretRef data and, with KEP-5538, service-account tokens.
     pub secrets: BTreeMap<String, Sensitive<String>>,
+    /// The group the volume is for (the pod's fsGroup, which kubelet passes as the volume
+    /// mount group because the node advertises VOLUME_MOUNT_GROUP).
+    pub mount_group: Option<u32>,
 }
 
 impl PublishRequest {
@@ -71,14 +74,24 @@ impl PublishRequest {
                 "Target path missing in request".into(),
             ));
         }
-        if matches!(
-            capability.access_type,
-            Some(csi::volume_capability::AccessType::Block(_))
-        ) {
-            return Err(NodeError::InvalidArgument(
-                "block volumes are not supported: secrets are mounted as files".into(),
-            ));
-        }
+        let mount_group = match &capability.access_type {
+            Some(csi::volume_capability::AccessType::Block(_)) => {
+                return Err(NodeError::InvalidArgument(
+                    "block volumes are not supported: secrets are mounted as files".into(),
+                ));
+            }
+            Some(csi::volume_capability::AccessType::Mount(m))
+                if !m.volume_mount_group.is_empty() =>
+            {
+                Some(m.volume_mount_group.parse::<u32>().map_err(|_| {
+                    NodeError::InvalidArgument(format!(
+                        "volume_capability.mount.volume_mount_group {:?} is not a group id",
+                        m.volume_mount_group
+                    ))
+                })?)
+            }
+            _ => None,
+        };
         if req.volume_context.is_empty() {
             return Err(NodeError::InvalidArgument(
                 "Volume attributes missing in request".into(),
@@ -117,6 +130,7 @@ impl PublishRequest {
             pod_namespace,
             pod_uid: get(POD_UID),
             volume_context: req.volume_context,
+            mount_group,
             secrets: req
                 .secrets
                 .into_iter()

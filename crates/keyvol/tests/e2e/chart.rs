@@ -447,6 +447,11 @@ fn the_csidriver_follows_rotation_and_token_requests() {
     assert_eq!(driver.spec.attach_required, Some(false));
     assert_eq!(driver.spec.pod_info_on_mount, Some(true));
     assert_eq!(
+        driver.spec.fs_group_policy.as_deref(),
+        Some("File"),
+        "fsGroup honoured"
+    );
+    assert_eq!(
         driver.spec.volume_lifecycle_modes,
         Some(vec!["Ephemeral".to_owned()])
     );

@@ -65,7 +65,11 @@ fn the_csi_surface_works_without_a_kubernetes_api() {
             .await
             .expect("caps")
             .into_inner();
-        assert_eq!(caps.capabilities.len(), 1);
+        assert_eq!(
+            caps.capabilities.len(),
+            2,
+            "STAGE_UNSTAGE_VOLUME and VOLUME_MOUNT_GROUP"
+        );
 
         let target = node
             .dir

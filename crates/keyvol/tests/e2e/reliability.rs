@@ -643,3 +643,124 @@ async fn no_secret_or_token_reaches_any_output() {
         assert!(!text.contains("eyJ"), "a token reached {what}: {text}");
     }
 }
+
+/// Reads `path` as a non-root user (65534) whose only group is `gid`; true when it could.
+fn readable_by_group(path: &Path, gid: u32) -> bool {
+    std::process::Command::new("chroot")
+        .arg(format!("--userspec=65534:{gid}"))
+        .arg(format!("--groups={gid}"))
+        .arg("/")
+        .arg("cat")
+        .arg(path)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Issue 17 (#858, #346, Azure #225): files a non-root pod can read. With a mount group (the
+/// pod's fsGroup), every file, directory and link is group-owned by it and files are
+/// group-readable; `filePermission` still sets the owner bits and may remove world access.
+#[test]
+fn a_mount_group_makes_files_readable_by_that_group_only() {
+    if !is_root() {
+        eprintln!("skipped: needs root to own files by another group and to read as another user");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let vault = DevVaultProc::start(&seed(
+        "  - name: group-vault\n    secrets:\n      - name: s1\n        value: one\n",
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("mount");
+    let class_file = write(
+        dir.path(),
+        "class.yaml",
+        &class(
+            "group-vault",
+            &[
+                "objectName: s1\nobjectType: secret\nobjectAlias: nested/s1\nfilePermission: \"0600\"",
+            ],
+        ),
+    );
+    let creds = creds_file(dir.path(), CLIENT_SECRET);
+    let out = run(keyvol()
+        .args(["mount", "--group", "4242", "--class"])
+        .arg(&class_file)
+        .arg("--target")
+        .arg(&target)
+        .arg("--secrets-file")
+        .arg(&creds)
+        .args(vault.azure_args()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = target.join("nested/s1");
+    let meta = std::fs::metadata(&file).expect("meta");
+    assert_eq!(meta.gid(), 4242);
+    assert_eq!(
+        meta.mode() & 0o777,
+        0o640,
+        "owner bits from filePermission, group may read"
+    );
+    for path in [target.clone(), target.join("..data"), target.join("nested")] {
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").gid(),
+            4242,
+            "{}",
+            path.display()
+        );
+    }
+    assert!(
+        readable_by_group(&file, 4242),
+        "a non-root member of the group reads it"
+    );
+    assert!(!readable_by_group(&file, 4243), "anyone else cannot");
+    let out = run(keyvol().args(["unmount", "--target"]).arg(&target));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The same through `keyvol node`: kubelet passes the pod's fsGroup as the volume mount group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelets_volume_mount_group_reaches_the_files() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let c = Cluster::start(&[]).await;
+    c.fake
+        .insert(&spc_object(
+            "grp",
+            "azure",
+            &["objectName: db-password\nobjectType: secret\nfilePermission: \"0400\""],
+        ))
+        .expect("class");
+    let target = c.target("grp");
+    // A container reaches the volume through its own bind mount; on the host the reader must
+    // get through the pod directories, so open them up as a container's view would be.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        let mut dir = target.parent().expect("parent");
+        while dir != c.pods.parent().expect("root") {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            dir = dir.parent().expect("parent");
+        }
+    }
+    let mut request = publish_request(&target, "grp");
+    if let Some(keyvol_proto::csi::v1::volume_capability::AccessType::Mount(m)) = request
+        .volume_capability
+        .as_mut()
+        .and_then(|cap| cap.access_type.as_mut())
+    {
+        m.volume_mount_group = "2000".into();
+    }
+    let mut client = c.client().await;
+    client.node_publish_volume(request).await.expect("publish");
+    let file = target.join("db-password");
+    let meta = std::fs::metadata(&file).expect("meta");
+    assert_eq!((meta.gid(), meta.mode() & 0o777), (2000, 0o440));
+    let caps = tokio::task::block_in_place(|| readable_by_group(&file, 2000));
+    assert!(caps, "readable by the pod's fsGroup");
+    client
+        .node_unpublish_volume(unpublish_request(&target, "grp"))
+        .await
+        .expect("unpublish");
+}
