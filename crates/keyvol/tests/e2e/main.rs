@@ -8,6 +8,7 @@
 mod util;
 
 mod flexvol;
+mod hostile;
 mod identities;
 mod manifests;
 mod mount;

@@ -18,7 +18,7 @@ use serde_json::json;
 
 const VAULT: &str = "keyvol-node";
 
-fn vault_seed() -> String {
+pub(crate) fn vault_seed() -> String {
     seed(&format!(
         "  - name: {VAULT}\n    secrets:\n      - name: db-password\n        value: s3cr3t-one\n      - name: api-key\n        value: key-one\n"
     ))
@@ -35,7 +35,7 @@ fn objects(items: &[&str]) -> String {
     s
 }
 
-fn class(name: &str, provider: &str, items: &[&str]) -> serde_json::Value {
+pub(crate) fn class(name: &str, provider: &str, items: &[&str]) -> serde_json::Value {
     json!({
         "apiVersion": "secrets-store.csi.x-k8s.io/v1",
         "kind": "SecretProviderClass",
@@ -56,18 +56,23 @@ fn is_mounted(p: &Path) -> bool {
 }
 
 /// Fake API + dev vault + node, ready for CSI calls.
-struct Cluster {
-    fake: FakeKube,
-    vault: DevVaultProc,
+pub(crate) struct Cluster {
+    pub(crate) fake: FakeKube,
+    pub(crate) vault: DevVaultProc,
     node: Option<NodeProc>,
     pods: PathBuf,
     _pods_dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    async fn start(extra: &[&str]) -> Self {
+    pub(crate) async fn start(extra: &[&str]) -> Self {
+        Self::start_with_vault(DevVaultProc::start(&vault_seed()), extra).await
+    }
+
+    /// A cluster around `vault` (e.g. one started with fault rules), the node started with
+    /// `extra` flags.
+    pub(crate) async fn start_with_vault(vault: DevVaultProc, extra: &[&str]) -> Self {
         let fake = FakeKube::start().await.expect("fake API");
-        let vault = DevVaultProc::start(&vault_seed());
         let pods_dir = tempfile::tempdir().expect("tempdir");
         let pods = pods_dir.path().to_path_buf();
         let mut me = Self {
@@ -88,16 +93,16 @@ impl Cluster {
         self.node = Some(NodeProc::start_in(dir, &args));
     }
 
-    fn node(&self) -> &NodeProc {
+    pub(crate) fn node(&self) -> &NodeProc {
         self.node.as_ref().expect("node running")
     }
 
-    fn target(&self, class: &str) -> PathBuf {
+    pub(crate) fn target(&self, class: &str) -> PathBuf {
         self.pods
             .join(format!("uid-1/volumes/kubernetes.io~csi/{class}/mount"))
     }
 
-    async fn client(&self) -> csi::node_client::NodeClient<tonic::transport::Channel> {
+    pub(crate) async fn client(&self) -> csi::node_client::NodeClient<tonic::transport::Channel> {
         csi::node_client::NodeClient::new(
             keyvol_proto::uds::connect(self.node().csi_socket())
                 .await

@@ -156,6 +156,18 @@ impl DevVaultProc {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// The dev vault's request counters (`GET /_admin/counters`): `total`, `byRoute`,
+    /// `byStatus`, `byIdentity`.
+    pub fn counters(&self) -> serde_json::Value {
+        let client = self.client(&[]);
+        client
+            .get(format!("https://{}/_admin/counters", self.addr))
+            .send()
+            .expect("counters")
+            .json()
+            .expect("counters json")
+    }
+
     /// Adds a new version of a secret through the data plane.
     pub fn set_secret(&self, vault: &str, name: &str, value: &str) -> String {
         let host = format!("{vault}.vault.azure.net");
@@ -393,6 +405,23 @@ impl NodeProc {
     /// The CSI socket.
     pub fn csi_socket(&self) -> PathBuf {
         self.dir.path().join("csi.sock")
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A memory figure of the node from `/proc/<pid>/status` in KiB: `VmRSS` (resident now)
+    /// or `VmHWM` (the peak resident size).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("node process status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc status"))
     }
 
     /// Everything the node has logged so far (all runs in this directory).
