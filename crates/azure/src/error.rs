@@ -43,17 +43,45 @@ pub enum AzureError {
         /// The service's error code and message.
         detail: String,
     },
-    /// Key Vault throttled the caller past the deadline.
-    #[error("failed to get {object}: throttled by the vault ({detail})")]
+    /// The vault or the token endpoint answered 429: throttled, and the wait it asked for did
+    /// not fit in the mount's deadline (or the retries ran out).
+    #[error(
+        "failed to get {object}: throttled by {service} {endpoint}{} ({detail})",
+        wait_note(*.retry_after)
+    )]
     Throttled {
         /// `objectType/objectName`.
         object: String,
-        /// The service's message.
+        /// Which service throttled.
+        service: Service,
+        /// Its URL (the vault's, or the token endpoint's).
+        endpoint: String,
+        /// The service's error code and message.
         detail: String,
-        /// How long the vault asked the caller to wait.
+        /// How long the service asked the caller to wait.
         retry_after: Option<std::time::Duration>,
     },
-    /// The vault or identity endpoint could not be reached, or answered with a server error.
+    /// The vault or the token endpoint answered with a server error (5xx).
+    #[error(
+        "failed to get {object}: {service} {endpoint} answered HTTP {status} {}{} ({detail})",
+        status_name(*.status),
+        wait_note(*.retry_after)
+    )]
+    ServerError {
+        /// `objectType/objectName`.
+        object: String,
+        /// Which service failed.
+        service: Service,
+        /// Its URL (the vault's, or the token endpoint's).
+        endpoint: String,
+        /// The HTTP status, 500 to 599.
+        status: u16,
+        /// The service's error code and message.
+        detail: String,
+        /// How long the service asked the caller to wait, if it said.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The vault or identity endpoint could not be reached (connection or I/O failure).
     #[error("failed to reach {endpoint}: {detail}")]
     Unavailable {
         /// Which endpoint.
@@ -79,12 +107,51 @@ pub enum AzureError {
     Internal(String),
 }
 
+/// Which remote service answered, for messages and for deciding whose throttle gate closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The Key Vault data plane.
+    Vault,
+    /// The identity's token endpoint (Entra ID, IMDS or NMI).
+    TokenEndpoint,
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Service::Vault => "the vault",
+            Service::TokenEndpoint => "the token endpoint",
+        })
+    }
+}
+
+/// The name of a 5xx status, as Azure services spell it in error codes.
+pub fn status_name(status: u16) -> &'static str {
+    match status {
+        500 => "InternalServerError",
+        501 => "NotImplemented",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "ServerError",
+    }
+}
+
+/// `"; asked to wait 3600s"` when the service named a wait, else nothing.
+fn wait_note(retry_after: Option<std::time::Duration>) -> String {
+    retry_after
+        .map(|d| format!("; asked to wait {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
 impl AzureError {
     /// True for failures worth another try: throttling, server errors, unreachable endpoints.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            AzureError::Throttled { .. } | AzureError::Unavailable { .. }
+            AzureError::Throttled { .. }
+                | AzureError::ServerError { .. }
+                | AzureError::Unavailable { .. }
         )
     }
 
@@ -92,6 +159,7 @@ impl AzureError {
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             AzureError::Throttled { retry_after, .. }
+            | AzureError::ServerError { retry_after, .. }
             | AzureError::Unavailable { retry_after, .. } => *retry_after,
             _ => None,
         }
@@ -109,6 +177,7 @@ impl AzureError {
             AzureError::Forbidden { .. } => "Forbidden",
             AzureError::NotFound { .. } => "ObjectNotFound",
             AzureError::Throttled { .. } => "Throttled",
+            AzureError::ServerError { status, .. } => status_name(*status),
             AzureError::Unavailable { .. } => "Unavailable",
             AzureError::Format { .. } => "FormatError",
             AzureError::Deadline(_) => "DeadlineExceeded",
@@ -128,6 +197,12 @@ impl AzureError {
             AzureError::Throttled { .. } | AzureError::Unavailable { .. } => {
                 ProviderErrorKind::Unavailable
             }
+            // A gateway or a service that says it is down will likely answer later; a 500 is
+            // the service failing on this request, reported as what it is.
+            AzureError::ServerError { status, .. } => match status {
+                502..=504 => ProviderErrorKind::Unavailable,
+                _ => ProviderErrorKind::Internal,
+            },
             AzureError::Deadline(_) => ProviderErrorKind::DeadlineExceeded,
             AzureError::Format { .. } | AzureError::Internal(_) => ProviderErrorKind::Internal,
         }
@@ -186,6 +261,30 @@ mod tests {
             (
                 AzureError::Throttled {
                     object: "o".into(),
+                    service: Service::Vault,
+                    endpoint: "e".into(),
+                    detail: "d".into(),
+                    retry_after: None,
+                },
+                ProviderErrorKind::Unavailable,
+            ),
+            (
+                AzureError::ServerError {
+                    object: "o".into(),
+                    service: Service::TokenEndpoint,
+                    endpoint: "e".into(),
+                    status: 500,
+                    detail: "d".into(),
+                    retry_after: None,
+                },
+                ProviderErrorKind::Internal,
+            ),
+            (
+                AzureError::ServerError {
+                    object: "o".into(),
+                    service: Service::Vault,
+                    endpoint: "e".into(),
+                    status: 503,
                     detail: "d".into(),
                     retry_after: None,
                 },
@@ -215,5 +314,39 @@ mod tests {
             assert_eq!(e.kind(), kind, "{e:?}");
             assert!(!e.code().is_empty());
         }
+    }
+
+    #[test]
+    fn server_errors_are_reported_as_the_status_they_are() {
+        let e = |status| AzureError::ServerError {
+            object: "secret/s1".into(),
+            service: Service::Vault,
+            endpoint: "https://kv.vault.azure.net/".into(),
+            status,
+            detail: "InternalServerError: boom".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            e(500).to_string(),
+            "failed to get secret/s1: the vault https://kv.vault.azure.net/ answered HTTP 500 InternalServerError (InternalServerError: boom)"
+        );
+        assert_eq!(e(500).code(), "InternalServerError");
+        assert_eq!(e(503).code(), "ServiceUnavailable");
+        assert_eq!(e(599).code(), "ServerError");
+    }
+
+    #[test]
+    fn a_throttling_error_names_the_endpoint_and_the_wait() {
+        let e = AzureError::Throttled {
+            object: "secret/s1".into(),
+            service: Service::TokenEndpoint,
+            endpoint: "https://login.microsoftonline.com/t/oauth2/v2.0/token".into(),
+            detail: "HTTP 429".into(),
+            retry_after: Some(std::time::Duration::from_secs(3600)),
+        };
+        assert_eq!(
+            e.to_string(),
+            "failed to get secret/s1: throttled by the token endpoint https://login.microsoftonline.com/t/oauth2/v2.0/token; asked to wait 3600s (HTTP 429)"
+        );
     }
 }

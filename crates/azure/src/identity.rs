@@ -1,8 +1,10 @@
 //! Identities: turning an identity mode plus the mount's secrets and tokens into a token
 //! credential, and keeping one credential (so one token cache) per identity for the whole
-//! process. Service principals and workload identity use the official SDK's credentials; the
-//! node-local endpoints (IMDS and AAD Pod Identity's NMI) are spoken directly so their addresses
-//! are configurable and their retries bounded.
+//! process — bounded, and dropped once the identity has not been used for a while
+//! ([`CREDENTIAL_IDLE`], [`MAX_CREDENTIALS`]). Service principals and workload identity use the
+//! official SDK's credentials, with the SDK's retries off (keyvol's own honour the mount's
+//! deadline); the node-local endpoints (IMDS and AAD Pod Identity's NMI) are spoken directly so
+//! their addresses are configurable and their retries bounded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -13,7 +15,7 @@ use async_trait::async_trait;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::error::ErrorKind;
-use azure_core::http::{ClientMethodOptions, ClientOptions, Transport};
+use azure_core::http::{ClientMethodOptions, ClientOptions, RetryOptions, Transport};
 use azure_core::time::OffsetDateTime;
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
@@ -24,6 +26,7 @@ use keyvol_core::{MountRequest, Sensitive};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::cache::IdleCache;
 use crate::cloud::Cloud;
 use crate::error::AzureError;
 use crate::params::{IdentityMode, SA_TOKENS};
@@ -34,6 +37,18 @@ pub const DEFAULT_NMI_PORT: u16 = 2579;
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
 /// Audience of the service-account token exchanged in workload identity.
 pub const WORKLOAD_IDENTITY_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// A credential (with its token cache) not used by any mount for this long is dropped; the
+/// next mount of that identity asks for a new token. Rotation and republish use a mounted
+/// volume's identity every few minutes, so only identities no volume uses any more go.
+pub const CREDENTIAL_IDLE: Duration = Duration::from_secs(600);
+/// Most identities whose credentials are kept. A node runs at most a few hundred pods; past
+/// this, the least recently used credential is dropped (its mounts keep working, they only
+/// stop sharing its token).
+pub const MAX_CREDENTIALS: usize = 1024;
+/// Largest `csi.storage.k8s.io/serviceAccount.tokens` JSON accepted. Kubelet's is a few KiB
+/// per audience; the value may also come from a class parameter, so it is bounded before
+/// parsing.
+const MAX_SERVICE_ACCOUNT_TOKENS_BYTES: usize = 256 * 1024;
 /// Tokens are renewed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 /// Tries against IMDS / NMI, and the waits between them. NMI may take tens of seconds to
@@ -81,13 +96,36 @@ impl IdentityKey {
             format!("{} {}", self.mode, self.client_id)
         }
     }
+
+    /// URL of the endpoint this identity gets its tokens from, for messages.
+    pub fn token_endpoint(&self) -> String {
+        let authority = self.authority.trim_end_matches('/');
+        match self.mode {
+            "VMManagedIdentity" => format!("{authority}/metadata/identity/oauth2/token"),
+            "PodIdentity" => format!("http://{authority}/host/token/"),
+            _ => format!("{authority}/{}/oauth2/v2.0/token", self.tenant),
+        }
+    }
 }
 
-/// Credentials shared by all mounts of the process.
-#[derive(Default)]
+/// One identity's credential and, for workload identity, the slot it reads the newest
+/// service-account token from (kept together, so they are dropped together).
+#[derive(Clone)]
+struct Cached {
+    credential: Arc<dyn TokenCredential>,
+    assertion: Option<Arc<AssertionSlot>>,
+}
+
+/// Credentials shared by all mounts of the process, bounded by [`MAX_CREDENTIALS`] and
+/// [`CREDENTIAL_IDLE`].
 pub struct CredentialCache {
-    map: Mutex<HashMap<IdentityKey, Arc<dyn TokenCredential>>>,
-    assertions: Mutex<HashMap<IdentityKey, Arc<AssertionSlot>>>,
+    map: IdleCache<IdentityKey, Cached>,
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        Self::new(CREDENTIAL_IDLE, MAX_CREDENTIALS)
+    }
 }
 
 /// Looks up `name` in the node-publish secrets, case-insensitively (upstream's rule).
@@ -102,6 +140,23 @@ fn secret_value<'a>(
 }
 
 impl CredentialCache {
+    /// A cache that drops credentials unused for `idle` and holds at most `capacity`.
+    pub fn new(idle: Duration, capacity: usize) -> Self {
+        Self {
+            map: IdleCache::new(idle, capacity),
+        }
+    }
+
+    /// Number of identities whose credentials are held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no credential is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The credential for this mount's identity, created on first use.
     #[allow(clippy::too_many_arguments)]
     pub fn credential(
@@ -161,7 +216,7 @@ impl CredentialCache {
                         Secret::new(secret_text.clone()),
                         Some(options),
                     )
-                    .map(|c| c as Arc<dyn TokenCredential>)
+                    .map(|c| plain(c as Arc<dyn TokenCredential>))
                     .map_err(|e| AzureError::InvalidParameter {
                         field: "tenantId".into(),
                         reason: format!("cannot build a credential: {e}"),
@@ -179,19 +234,9 @@ impl CredentialCache {
                     secret_digest: Sha256::digest(format!("{iss}\n{sub}").as_bytes()).into(),
                 };
                 // Kubelet hands a fresh token on every publish; the shared credential always
-                // presents the newest one it has seen.
-                let slot = {
-                    let mut slots = self
-                        .assertions
-                        .lock()
-                        .map_err(|_| AzureError::Internal("credential cache poisoned".into()))?;
-                    slots
-                        .entry(key.clone())
-                        .or_insert_with(|| Arc::new(AssertionSlot::default()))
-                        .clone()
-                };
-                slot.set(token);
-                self.get_or_create(key, || {
+                // presents the newest one it has seen, from the slot it was built with.
+                let cached = self.map.get_or_try_insert_with(&key, || {
+                    let slot = Arc::new(AssertionSlot::default());
                     let options = ClientAssertionCredentialOptions {
                         client_options: client_options(cloud, http),
                     };
@@ -201,12 +246,19 @@ impl CredentialCache {
                         SlotAssertion(slot.clone()),
                         Some(options),
                     )
-                    .map(|c| c as Arc<dyn TokenCredential>)
+                    .map(|c| Cached {
+                        credential: c as Arc<dyn TokenCredential>,
+                        assertion: Some(slot),
+                    })
                     .map_err(|e| AzureError::InvalidParameter {
                         field: "clientID".into(),
                         reason: format!("cannot build a credential: {e}"),
                     })
-                })
+                })?;
+                if let Some(slot) = &cached.assertion {
+                    slot.set(token);
+                }
+                Ok((key, cached.credential))
             }
             IdentityMode::VmManagedIdentity {
                 user_assigned_client_id,
@@ -219,12 +271,12 @@ impl CredentialCache {
                     secret_digest: [0; 32],
                 };
                 self.get_or_create(key, || {
-                    Ok(Arc::new(ImdsCredential {
+                    Ok(plain(Arc::new(ImdsCredential {
                         http: http.clone(),
                         endpoint: endpoints.imds.trim_end_matches('/').to_owned(),
                         client_id: user_assigned_client_id.clone(),
                         cache: TokenCache::default(),
-                    }) as Arc<dyn TokenCredential>)
+                    })))
                 })
             }
             IdentityMode::PodIdentity => {
@@ -237,13 +289,13 @@ impl CredentialCache {
                     secret_digest: [0; 32],
                 };
                 self.get_or_create(key, || {
-                    Ok(Arc::new(NmiCredential {
+                    Ok(plain(Arc::new(NmiCredential {
                         http: http.clone(),
                         url: format!("http://localhost:{}/host/token/", endpoints.nmi_port),
                         pod_name: pod_name.to_owned(),
                         pod_namespace: pod_namespace.to_owned(),
                         cache: TokenCache::default(),
-                    }) as Arc<dyn TokenCredential>)
+                    })))
                 })
             }
         }
@@ -252,18 +304,18 @@ impl CredentialCache {
     fn get_or_create(
         &self,
         key: IdentityKey,
-        make: impl FnOnce() -> Result<Arc<dyn TokenCredential>, AzureError>,
+        make: impl FnOnce() -> Result<Cached, AzureError>,
     ) -> Result<(IdentityKey, Arc<dyn TokenCredential>), AzureError> {
-        let mut map = self
-            .map
-            .lock()
-            .map_err(|_| AzureError::Internal("credential cache poisoned".into()))?;
-        if let Some(c) = map.get(&key) {
-            return Ok((key, c.clone()));
-        }
-        let cred = make()?;
-        map.insert(key.clone(), cred.clone());
-        Ok((key, cred))
+        let cached = self.map.get_or_try_insert_with(&key, make)?;
+        Ok((key, cached.credential))
+    }
+}
+
+/// A credential that needs no assertion slot.
+fn plain(credential: Arc<dyn TokenCredential>) -> Cached {
+    Cached {
+        credential,
+        assertion: None,
     }
 }
 
@@ -275,6 +327,12 @@ fn service_account_token(request: &MountRequest) -> Result<Sensitive<String>, Az
         .or_else(|| request.attributes.get(SA_TOKENS).cloned())
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AzureError::MissingCredential("failed to parse workload identity tokens: service account tokens not found (set tokenRequests with audience api://AzureADTokenExchange on the CSIDriver)".into()))?;
+    if raw.len() > MAX_SERVICE_ACCOUNT_TOKENS_BYTES {
+        return Err(AzureError::MissingCredential(format!(
+            "failed to parse workload identity tokens: larger than {} KiB",
+            MAX_SERVICE_ACCOUNT_TOKENS_BYTES / 1024
+        )));
+    }
     #[derive(Deserialize)]
     struct Entry {
         token: String,
@@ -615,13 +673,17 @@ impl TokenCredential for NmiCredential {
     }
 }
 
-/// SDK client options: our HTTP client as transport and the cloud's authority host.
+/// SDK client options: our HTTP client as transport, the cloud's authority host, and no SDK
+/// retries. Retries are keyvol's own, deadline-aware (`provider`'s `retry`): the SDK's policy
+/// would sleep out any `Retry-After` — an hour, if the token endpoint asks — past the mount's
+/// deadline.
 pub fn client_options(cloud: &Cloud, http: &reqwest::Client) -> ClientOptions {
     let mut custom = CustomConfiguration::default();
     custom.authority_host = cloud.authority_host.trim_end_matches('/').to_owned();
     ClientOptions {
         transport: Some(Transport::new(Arc::new(http.clone()))),
         cloud: Some(Arc::new(CloudConfiguration::Custom(custom))),
+        retry: RetryOptions::none(),
         ..ClientOptions::default()
     }
 }
@@ -676,6 +738,149 @@ mod tests {
         let err =
             service_account_token(&request(&[(SA_TOKENS, "t0ps3cret")], &[])).expect_err("garbage");
         assert!(!err.to_string().contains("t0ps3cret"));
+    }
+
+    fn sp_request(client_id: &str) -> MountRequest {
+        request(&[], &[("clientid", client_id), ("clientsecret", "s3cret")])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn credentials_are_bounded_and_dropped_when_no_mount_uses_them() {
+        let cache = CredentialCache::new(Duration::from_secs(600), 8);
+        let http = crate::http::build_client(&crate::http::HttpConfig::default()).expect("http");
+        let cloud = Cloud::by_name("").expect("public cloud");
+        let endpoints = Endpoints {
+            nmi_port: 1,
+            imds: "http://127.0.0.1:1".into(),
+        };
+        let get = |client_id: &str| {
+            cache
+                .credential(
+                    &IdentityMode::ServicePrincipal,
+                    "t",
+                    &cloud,
+                    &sp_request(client_id),
+                    &http,
+                    &endpoints,
+                    ("p", "ns"),
+                )
+                .expect("credential")
+                .1
+        };
+        let first = get("c0");
+        assert!(
+            Arc::ptr_eq(&first, &get("c0")),
+            "one credential per identity"
+        );
+        for i in 1..20 {
+            get(&format!("c{i}"));
+        }
+        assert_eq!(cache.len(), 8, "never more than the capacity");
+        tokio::time::advance(Duration::from_secs(300)).await;
+        get("c19");
+        tokio::time::advance(Duration::from_secs(301)).await;
+        get("c19");
+        assert_eq!(
+            cache.len(),
+            1,
+            "identities unused for the idle time are gone"
+        );
+        tokio::time::advance(Duration::from_secs(601)).await;
+        get("c-new");
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_workload_identity_recreated_after_eviction_presents_the_newest_token() {
+        let cache = CredentialCache::new(Duration::from_secs(600), 8);
+        let http = crate::http::build_client(&crate::http::HttpConfig::default()).expect("http");
+        let cloud = Cloud::by_name("").expect("public cloud");
+        let endpoints = Endpoints {
+            nmi_port: 1,
+            imds: "http://127.0.0.1:1".into(),
+        };
+        let mode = IdentityMode::WorkloadIdentity {
+            client_id: "wi".into(),
+        };
+        let with_token = |token: &str| {
+            let json = format!(r#"{{"api://AzureADTokenExchange":{{"token":"{token}"}}}}"#);
+            request(&[(SA_TOKENS, json.as_str())], &[])
+        };
+        cache
+            .credential(
+                &mode,
+                "t",
+                &cloud,
+                &with_token("h.e30.one"),
+                &http,
+                &endpoints,
+                ("p", "ns"),
+            )
+            .expect("credential");
+        tokio::time::advance(Duration::from_secs(601)).await;
+        cache
+            .credential(
+                &mode,
+                "t",
+                &cloud,
+                &with_token("h.e30.two"),
+                &http,
+                &endpoints,
+                ("p", "ns"),
+            )
+            .expect("credential");
+        let key_slot = cache
+            .map
+            .get(&IdentityKey {
+                mode: "WorkloadIdentity",
+                tenant: "t".into(),
+                client_id: "wi".into(),
+                authority: cloud.authority_host.clone(),
+                secret_digest: Sha256::digest("\n".as_bytes()).into(),
+            })
+            .and_then(|c| c.assertion)
+            .expect("slot kept with the credential");
+        let token = key_slot
+            .token
+            .read()
+            .expect("lock")
+            .as_ref()
+            .map(|t| t.expose().clone());
+        assert_eq!(token.as_deref(), Some("h.e30.two"));
+    }
+
+    #[test]
+    fn token_endpoints_are_named_per_mode() {
+        let key = |mode, authority: &str| IdentityKey {
+            mode,
+            tenant: "t".into(),
+            client_id: String::new(),
+            authority: authority.into(),
+            secret_digest: [0; 32],
+        };
+        assert_eq!(
+            key("ServicePrincipal", "https://login.microsoftonline.com/").token_endpoint(),
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            key("VMManagedIdentity", "http://169.254.169.254").token_endpoint(),
+            "http://169.254.169.254/metadata/identity/oauth2/token"
+        );
+        assert_eq!(
+            key("PodIdentity", "localhost:2579").token_endpoint(),
+            "http://localhost:2579/host/token/"
+        );
+    }
+
+    #[test]
+    fn oversized_service_account_tokens_are_refused_before_parsing() {
+        let big = format!(
+            r#"{{"x":"{}"}}"#,
+            "a".repeat(MAX_SERVICE_ACCOUNT_TOKENS_BYTES)
+        );
+        let err = service_account_token(&request(&[(SA_TOKENS, big.as_str())], &[]))
+            .expect_err("too large");
+        assert!(err.to_string().contains("larger than 256 KiB"), "{err}");
     }
 
     #[test]

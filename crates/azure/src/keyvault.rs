@@ -19,7 +19,7 @@ use futures::TryStreamExt;
 use keyvol_core::{Sensitive, report};
 use serde::Deserialize;
 
-use crate::error::AzureError;
+use crate::error::{AzureError, Service};
 use crate::objects::ObjectType;
 
 /// Key Vault REST API version keyvol speaks. Upstream's provider uses 7.4 through its pinned
@@ -107,18 +107,18 @@ pub trait KeyVault: Send + Sync {
 /// challenge once and caching its token for as long as the process lives.
 pub struct SdkKeyVault {
     vault_url: String,
-    identity: String,
+    caller: Caller,
     secrets: SecretClient,
     keys: KeyClient,
     certificates: CertificateClient,
 }
 
 impl SdkKeyVault {
-    /// Clients for `vault_url` authenticating with `credential`. Retries are keyvol's own
-    /// (deadline-aware, see `provider`), so the SDK's are turned off here.
+    /// Clients for `vault_url` authenticating with `credential` as `caller`. Retries are
+    /// keyvol's own (deadline-aware, see `provider`), so the SDK's are turned off here.
     pub fn new(
         vault_url: &str,
-        identity: String,
+        caller: Caller,
         credential: Arc<dyn TokenCredential>,
         mut client_options: azure_core::http::ClientOptions,
     ) -> Result<Self, AzureError> {
@@ -161,7 +161,7 @@ impl SdkKeyVault {
         .map_err(err)?;
         Ok(Self {
             vault_url: vault_url.to_owned(),
-            identity,
+            caller,
             secrets,
             keys,
             certificates,
@@ -169,7 +169,7 @@ impl SdkKeyVault {
     }
 
     fn map(&self, e: azure_core::Error, object: &str) -> AzureError {
-        map_error(e, object, &self.vault_url, &self.identity)
+        map_error(e, object, &self.vault_url, &self.caller)
     }
 }
 
@@ -358,6 +358,16 @@ version_item!(
     id
 );
 
+/// Who a client authenticates as, for error messages: never a secret.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Log-safe label of the identity (mode and client id).
+    pub identity: String,
+    /// URL of the identity's token endpoint.
+    pub token_endpoint: String,
+}
+
+/// A Key Vault error body: `{"error":{"code":…,"message":…,"innererror":{"code":…}}}`.
 #[derive(Deserialize)]
 struct ServiceError {
     error: ServiceErrorBody,
@@ -368,6 +378,13 @@ struct ServiceErrorBody {
     code: Option<String>,
     message: Option<String>,
     innererror: Option<Box<ServiceErrorBody>>,
+}
+
+/// An Entra ID (OAuth) error body: `{"error":"…","error_description":"…"}`.
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    error_description: Option<String>,
 }
 
 /// The azure_core errors in `err`'s source chain, outermost first. The SDK's pipeline wraps
@@ -385,30 +402,120 @@ fn azure_chain(err: &azure_core::Error) -> Vec<&azure_core::Error> {
     out
 }
 
+/// How long an error response asks the caller to wait: `Retry-After` (seconds or an HTTP
+/// date), else `retry-after-ms` or `x-ms-retry-after-ms` (milliseconds), as Azure's SDKs read
+/// them.
+pub fn retry_after(headers: &azure_core::http::headers::Headers) -> Option<Duration> {
+    use azure_core::http::headers::{HeaderName, RETRY_AFTER};
+    const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+    const X_MS_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("x-ms-retry-after-ms");
+    if let Some(v) = headers.get_optional_str(&RETRY_AFTER).map(str::trim) {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = azure_core::time::parse_rfc7231(v) {
+            let now = azure_core::time::OffsetDateTime::now_utc();
+            return Some(Duration::from_secs(
+                u64::try_from((at - now).whole_seconds()).unwrap_or(0),
+            ));
+        }
+    }
+    [RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS]
+        .iter()
+        .find_map(|h| headers.get_optional_str(h)?.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+}
+
+/// What an error response says: the service's error code and message from a Key Vault or
+/// Entra ID body, else `HTTP <status> <code>`. Only error responses reach here.
+fn response_detail(
+    status: u16,
+    error_code: Option<&str>,
+    raw: Option<&azure_core::http::RawResponse>,
+) -> String {
+    if let Some(e) = raw.and_then(|r| r.body().json::<ServiceError>().ok()) {
+        let mut detail = format!(
+            "{}: {}",
+            e.error.code.as_deref().or(error_code).unwrap_or("Error"),
+            e.error.message.as_deref().unwrap_or("").trim()
+        );
+        if let Some(inner) = e.error.innererror.as_ref().and_then(|i| i.code.as_deref()) {
+            detail.push_str(&format!(" (inner: {inner})"));
+        }
+        return detail;
+    }
+    if let Some(e) = raw.and_then(|r| r.body().json::<OAuthError>().ok()) {
+        let description = e.error_description.unwrap_or_default();
+        let description = description.lines().next().unwrap_or("").trim();
+        return format!("{}: {description}", e.error);
+    }
+    format!("HTTP {status} {}", error_code.unwrap_or(""))
+        .trim()
+        .to_owned()
+}
+
 /// Maps an SDK error to ours. Only error responses' bodies are read.
+///
+/// The credential's own failures (the SDK calls it from inside the vault request) are told
+/// apart from the vault's: a 429 or a 5xx from the token endpoint becomes a throttling or
+/// server error naming the token endpoint, any other answer an authentication failure.
 pub fn map_error(
     err: azure_core::Error,
     object: &str,
     vault_url: &str,
-    identity: &str,
+    caller: &Caller,
 ) -> AzureError {
     let chain = azure_chain(&err);
     if let Some(pos) = chain
         .iter()
         .position(|e| matches!(e.kind(), ErrorKind::Credential))
     {
-        // The identity provider's own answer sits below the credential error, when there is one.
-        let detail = chain[pos..]
+        let below = &chain[pos..];
+        if let Some((e, status, error_code, raw)) = below.iter().find_map(|e| match e.kind() {
+            ErrorKind::HttpResponse {
+                status,
+                error_code,
+                raw_response,
+            } => Some((e, u16::from(*status), error_code, raw_response)),
+            _ => None,
+        }) {
+            let raw = raw.as_deref();
+            let wait = raw.and_then(|r| retry_after(r.headers()));
+            return match status {
+                429 => AzureError::Throttled {
+                    object: object.to_owned(),
+                    service: Service::TokenEndpoint,
+                    endpoint: caller.token_endpoint.clone(),
+                    detail: response_detail(status, error_code.as_deref(), raw),
+                    retry_after: wait,
+                },
+                500..=599 => AzureError::ServerError {
+                    object: object.to_owned(),
+                    service: Service::TokenEndpoint,
+                    endpoint: caller.token_endpoint.clone(),
+                    status,
+                    detail: response_detail(status, error_code.as_deref(), raw),
+                    retry_after: wait,
+                },
+                _ => AzureError::Authentication {
+                    identity: caller.identity.clone(),
+                    detail: format!("HTTP {status}: {}", e.to_string().trim()),
+                },
+            };
+        }
+        if let Some(e) = below
             .iter()
-            .find(|e| matches!(e.kind(), ErrorKind::HttpResponse { .. }))
-            .map(|e| {
-                let status = e.http_status().map(u16::from).unwrap_or(0);
-                format!("HTTP {status}: {}", e.to_string().trim())
-            })
-            .unwrap_or_else(|| credential_detail(chain[pos]));
+            .find(|e| matches!(e.kind(), ErrorKind::Connection | ErrorKind::Io))
+        {
+            return AzureError::Unavailable {
+                endpoint: caller.token_endpoint.clone(),
+                detail: report::chain(*e),
+                retry_after: None,
+            };
+        }
         return AzureError::Authentication {
-            identity: identity.to_owned(),
-            detail,
+            identity: caller.identity.clone(),
+            detail: credential_detail(chain[pos]),
         };
     }
     let err = chain
@@ -423,41 +530,12 @@ pub fn map_error(
             raw_response,
         } => {
             let status = u16::from(*status);
-            let parsed = raw_response
-                .as_ref()
-                .and_then(|r| r.body().json::<ServiceError>().ok());
-            let mut detail = match &parsed {
-                Some(e) => format!(
-                    "{}: {}",
-                    e.error
-                        .code
-                        .as_deref()
-                        .or(error_code.as_deref())
-                        .unwrap_or("Error"),
-                    e.error.message.as_deref().unwrap_or("").trim()
-                ),
-                None => format!("HTTP {status} {}", error_code.as_deref().unwrap_or(""))
-                    .trim()
-                    .to_owned(),
-            };
-            if let Some(inner) = parsed
-                .as_ref()
-                .and_then(|e| e.error.innererror.as_ref())
-                .and_then(|i| i.code.clone())
-            {
-                detail.push_str(&format!(" (inner: {inner})"));
-            }
-            let retry_after = raw_response
-                .as_ref()
-                .and_then(|r| {
-                    r.headers()
-                        .get_optional_str(&azure_core::http::headers::RETRY_AFTER)
-                })
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let raw = raw_response.as_deref();
+            let detail = response_detail(status, error_code.as_deref(), raw);
+            let wait = raw.and_then(|r| retry_after(r.headers()));
             match status {
                 401 => AzureError::Authentication {
-                    identity: identity.to_owned(),
+                    identity: caller.identity.clone(),
                     detail: format!("the vault refused the token: {detail}"),
                 },
                 403 => AzureError::Forbidden {
@@ -470,13 +548,18 @@ pub fn map_error(
                 },
                 429 => AzureError::Throttled {
                     object: object.to_owned(),
-                    detail,
-                    retry_after,
-                },
-                500..=599 => AzureError::Unavailable {
+                    service: Service::Vault,
                     endpoint: vault_url.to_owned(),
                     detail,
-                    retry_after,
+                    retry_after: wait,
+                },
+                500..=599 => AzureError::ServerError {
+                    object: object.to_owned(),
+                    service: Service::Vault,
+                    endpoint: vault_url.to_owned(),
+                    status,
+                    detail,
+                    retry_after: wait,
                 },
                 _ => AzureError::Internal(format!("failed to get {object}: {detail}")),
             }
@@ -514,4 +597,140 @@ fn credential_detail(err: &azure_core::Error) -> String {
     let text = text.split("\nTo troubleshoot").next().unwrap_or(&text);
     let text = text.split(" To troubleshoot").next().unwrap_or(text);
     text.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::http::headers::{HeaderName, Headers};
+    use azure_core::http::{RawResponse, StatusCode};
+
+    const VAULT: &str = "https://kv.vault.azure.net/";
+    const TOKEN: &str = "https://login.microsoftonline.com/t/oauth2/v2.0/token";
+
+    fn caller() -> Caller {
+        Caller {
+            identity: "ServicePrincipal c".into(),
+            token_endpoint: TOKEN.into(),
+        }
+    }
+
+    /// An SDK error for an HTTP answer, as the pipeline builds them.
+    fn http_error(status: u16, headers: &[(&'static str, &str)], body: &str) -> azure_core::Error {
+        let mut h = Headers::new();
+        for (k, v) in headers {
+            h.insert(HeaderName::from_static(k), v.to_string());
+        }
+        let status = StatusCode::from(status);
+        azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status,
+                error_code: None,
+                raw_response: Some(Box::new(RawResponse::from_bytes(
+                    status,
+                    h,
+                    body.as_bytes().to_vec(),
+                ))),
+            },
+            "",
+        )
+    }
+
+    /// The same answer from the token endpoint, wrapped as the credential wraps it.
+    fn token_error(status: u16, headers: &[(&'static str, &str)], body: &str) -> azure_core::Error {
+        azure_core::Error::with_error(
+            ErrorKind::Credential,
+            http_error(status, headers, body),
+            "ClientSecretCredential authentication failed.",
+        )
+    }
+
+    fn map(e: azure_core::Error) -> AzureError {
+        map_error(e, "secret/s1", VAULT, &caller())
+    }
+
+    #[test]
+    fn a_token_endpoint_429_is_throttling_by_the_token_endpoint_with_its_wait() {
+        let e = map(token_error(
+            429,
+            &[("retry-after", "3600")],
+            r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: slow down.\r\nTrace ID: x"}"#,
+        ));
+        match &e {
+            AzureError::Throttled {
+                service,
+                endpoint,
+                retry_after,
+                detail,
+                ..
+            } => {
+                assert_eq!(*service, Service::TokenEndpoint);
+                assert_eq!(endpoint, TOKEN);
+                assert_eq!(*retry_after, Some(Duration::from_secs(3600)));
+                assert_eq!(detail, "temporarily_unavailable: AADSTS50196: slow down.");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_errors_keep_their_status_and_say_whose_they_are() {
+        let body = r#"{"error":{"code":"InternalServerError","message":"boom"}}"#;
+        let e = map(http_error(500, &[], body));
+        assert_eq!(
+            e.to_string(),
+            "failed to get secret/s1: the vault https://kv.vault.azure.net/ answered HTTP 500 InternalServerError (InternalServerError: boom)"
+        );
+        let e = map(token_error(500, &[], body));
+        assert!(
+            matches!(
+                e,
+                AzureError::ServerError {
+                    service: Service::TokenEndpoint,
+                    status: 500,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = map(http_error(503, &[("retry-after", "7")], ""));
+        assert_eq!(
+            (e.code(), e.retry_after()),
+            ("ServiceUnavailable", Some(Duration::from_secs(7)))
+        );
+    }
+
+    #[test]
+    fn other_token_endpoint_answers_are_authentication_failures() {
+        let e = map(token_error(401, &[], r#"{"error":"invalid_client"}"#));
+        assert!(matches!(e, AzureError::Authentication { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_as_a_date_or_in_milliseconds() {
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut h = Headers::new();
+            for (k, v) in pairs {
+                h.insert(HeaderName::from_static(k), v.to_string());
+            }
+            h
+        };
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "30")])),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&headers(&[(
+                "retry-after",
+                "Fri, 01 Jan 2021 00:00:00 GMT"
+            )])),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(
+            retry_after(&headers(&[("x-ms-retry-after-ms", "1500")])),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(retry_after(&headers(&[])), None);
+    }
 }

@@ -4,8 +4,10 @@
 //! list from [`objects`], validated before any network call), [`identity`] (which credential,
 //! cached process-wide), [`cloud`] and [`http`] (endpoints, trust, redirects), [`keyvault`] (the
 //! SDK behind a small trait) and [`format`] (vault answers to file bytes). [`provider`] ties them
-//! together and implements `keyvol_core::Provider`.
+//! together and implements `keyvol_core::Provider`. Every cache the provider keeps per identity
+//! or per vault is bounded and drops what goes unused (`cache`).
 
+mod cache;
 pub mod chain;
 pub mod cloud;
 pub mod error;

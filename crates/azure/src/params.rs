@@ -110,10 +110,12 @@ fn get<'a>(attrs: &'a BTreeMap<String, String>, key: &str) -> &'a str {
 impl AzureParams {
     /// Parses the merged attributes of a mount request.
     ///
-    /// `default_cloud` is the provider's `--cloud-name`.
+    /// `default_cloud` is the provider's `--cloud-name`; `cloud_env_dir` its `--cloud-env-dir`,
+    /// the only directory `cloudEnvFileName` may name a file in (`None`: custom clouds off).
     pub fn parse(
         attrs: &BTreeMap<String, String>,
         default_cloud: &str,
+        cloud_env_dir: Option<&Path>,
     ) -> Result<Self, AzureError> {
         let pod_name = get(attrs, POD_NAME).to_owned();
         if pod_name.is_empty() {
@@ -168,7 +170,8 @@ impl AzureParams {
             n => n,
         };
         let cloud = if !env_file.is_empty() && cloud_name.eq_ignore_ascii_case("AzureStackCloud") {
-            Cloud::from_env_file(Path::new(env_file))?
+            Cloud::from_env_file(cloud_env_dir, env_file)
+                .map_err(|e| invalid("cloudEnvFileName", keyvol_core::report::chain(&e)))?
         } else if cloud_name.eq_ignore_ascii_case("AzureStackCloud") {
             return Err(invalid(
                 "cloudEnvFileName",
@@ -259,7 +262,7 @@ mod tests {
 
     #[test]
     fn defaults_are_upstreams() {
-        let p = AzureParams::parse(&attrs(&[]), "AzurePublicCloud").expect("parses");
+        let p = AzureParams::parse(&attrs(&[]), "AzurePublicCloud", None).expect("parses");
         assert_eq!(p.identity, IdentityMode::ServicePrincipal);
         assert_eq!(p.cloud.name, "AzurePublicCloud");
         assert_eq!(p.tenant_id, "t-old");
@@ -267,15 +270,15 @@ mod tests {
 
     #[test]
     fn tenant_id_upper_case_wins() {
-        let p = AzureParams::parse(&attrs(&[("tenantID", "t-new")]), "AzurePublicCloud")
+        let p = AzureParams::parse(&attrs(&[("tenantID", "t-new")]), "AzurePublicCloud", None)
             .expect("parses");
         assert_eq!(p.tenant_id, "t-new");
     }
 
     #[test]
     fn identity_decision_tree_follows_upstream() {
-        let p =
-            AzureParams::parse(&attrs(&[("clientID", "wi")]), "AzurePublicCloud").expect("parses");
+        let p = AzureParams::parse(&attrs(&[("clientID", "wi")]), "AzurePublicCloud", None)
+            .expect("parses");
         assert_eq!(
             p.identity,
             IdentityMode::WorkloadIdentity {
@@ -288,6 +291,7 @@ mod tests {
                 ("userAssignedIdentityID", "u"),
             ]),
             "AzurePublicCloud",
+            None,
         )
         .expect("parses");
         assert_eq!(
@@ -296,12 +300,17 @@ mod tests {
                 user_assigned_client_id: Some("u".into())
             }
         );
-        let p = AzureParams::parse(&attrs(&[("usePodIdentity", "True")]), "AzurePublicCloud")
-            .expect("parses");
+        let p = AzureParams::parse(
+            &attrs(&[("usePodIdentity", "True")]),
+            "AzurePublicCloud",
+            None,
+        )
+        .expect("parses");
         assert_eq!(p.identity, IdentityMode::PodIdentity);
         let err = AzureParams::parse(
             &attrs(&[("usePodIdentity", "true"), ("useVMManagedIdentity", "1")]),
             "AzurePublicCloud",
+            None,
         )
         .expect_err("two modes");
         assert!(err.to_string().contains("only one identity mode"), "{err}");
@@ -333,13 +342,13 @@ mod tests {
         ];
         for (a, want) in cases {
             assert_eq!(
-                AzureParams::parse(&a, "AzurePublicCloud")
+                AzureParams::parse(&a, "AzurePublicCloud", None)
                     .expect_err(want)
                     .to_string(),
                 want
             );
         }
-        let err = AzureParams::parse(&attrs(&[("cloudName", "Mars")]), "AzurePublicCloud")
+        let err = AzureParams::parse(&attrs(&[("cloudName", "Mars")]), "AzurePublicCloud", None)
             .expect_err("cloud");
         assert!(
             err.to_string()
@@ -357,6 +366,7 @@ mod tests {
                 ("userAssignedIdentityId", "u"),
             ]),
             "AzurePublicCloud",
+            None,
         )
         .expect("parses");
         assert_eq!(

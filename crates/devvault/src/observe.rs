@@ -131,11 +131,18 @@ pub async fn layer(State(obs): State<Arc<Observed>>, req: Request, next: Next) -
     resp
 }
 
+/// An injected failure, with the error code the status stands for (`InternalServerError` for
+/// 500, `ServiceUnavailable` for 503, …), so a client reports what it got.
 fn injected_error(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let code: String = status
+        .canonical_reason()
+        .unwrap_or("Error")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .collect();
     kv_error(
         status,
-        "ServiceUnavailable",
+        &code,
         "The keyvol dev vault injected this failure (fault rule).",
         None,
     )
@@ -169,6 +176,25 @@ fn dropped() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn injected_errors_carry_the_code_of_their_status() {
+        for (status, code) in [
+            (500, "InternalServerError"),
+            (502, "BadGateway"),
+            (503, "ServiceUnavailable"),
+            (504, "GatewayTimeout"),
+            (400, "BadRequest"),
+        ] {
+            let resp = injected_error(status);
+            assert_eq!(resp.status().as_u16(), status);
+            let body = axum::body::to_bytes(resp.into_body(), 4096)
+                .await
+                .expect("body");
+            let v: Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(v["error"]["code"], code);
+        }
+    }
 
     #[test]
     fn counts_add_up_by_route_status_and_identity() {

@@ -12,6 +12,9 @@ use std::fmt;
 use base64::Engine;
 use keyvol_azure::cloud::Cloud;
 use keyvol_azure::objects::ObjectType;
+use keyvol_azure::objects::{
+    MAX_OBJECT_NAME, OBJECT_VERSION_LEN, is_object_name, is_object_version, shown,
+};
 use keyvol_core::{RelPath, Sensitive};
 
 /// Option keys, lower case as pod specs written for the original driver spell them.
@@ -83,10 +86,6 @@ const KNOWN: [&str; 17] = [
     key::OUTPUT_FORMAT,
 ];
 
-/// Longest Key Vault object name (the service's limit).
-const MAX_OBJECT_NAME: usize = 127;
-/// Longest accepted object version (Key Vault's are 32 hex digits).
-const MAX_OBJECT_VERSION: usize = 64;
 /// Longest accepted tenant (a GUID, or a verified domain name).
 const MAX_TENANT: usize = 253;
 
@@ -294,12 +293,6 @@ fn list(
         ("", _) => (Vec::new(), plural),
         (text, _) => (split(text), plural),
     }
-}
-
-fn is_object_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_OBJECT_NAME
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Decodes a secretRef value as kubelet passes it: standard base64, with any whitespace or
@@ -526,7 +519,8 @@ fn parse_objects(o: &Folded<'_>) -> Result<Vec<FlexObject>, OptionsError> {
             return Err(invalid(
                 names_key,
                 format!(
-                    "entry {entry} ({name:?}) is not a Key Vault object name (1 to {MAX_OBJECT_NAME} of 0-9, a-z, A-Z and -)"
+                    "entry {entry} ({}) is not a Key Vault object name (1 to {MAX_OBJECT_NAME} of 0-9, a-z, A-Z and -)",
+                    shown(name)
                 ),
             ));
         }
@@ -544,12 +538,12 @@ fn parse_objects(o: &Folded<'_>) -> Result<Vec<FlexObject>, OptionsError> {
             }
         };
         let version = versions.get(i).cloned().unwrap_or_default();
-        if version.len() > MAX_OBJECT_VERSION || !version.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
+        if !is_object_version(&version) {
             return Err(invalid(
                 versions_key,
                 format!(
-                    "entry {entry} ({version:?}) is not an object version (letters and digits)"
+                    "entry {entry} ({}) is not an object version ({OBJECT_VERSION_LEN} hexadecimal digits, or empty for the newest)",
+                    shown(&version)
                 ),
             ));
         }
@@ -697,7 +691,10 @@ mod tests {
         let o = parse(&[
             ("keyvaultobjectnames", "a; b ;c"),
             ("keyvaultobjecttypes", "secret;key;cert"),
-            ("keyvaultobjectversions", "0123abcd;;"),
+            (
+                "keyvaultobjectversions",
+                "0123456789abcdef0123456789abcdef;;",
+            ),
             ("keyvaultobjectaliases", "a.txt;;certs/c.der"),
         ])
         .expect("parses");
@@ -716,7 +713,12 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("a", ObjectType::Secret, "0123abcd", "a.txt"),
+                (
+                    "a",
+                    ObjectType::Secret,
+                    "0123456789abcdef0123456789abcdef",
+                    "a.txt"
+                ),
                 ("b", ObjectType::Key, "", "b"),
                 ("c", ObjectType::Cert, "", "certs/c.der"),
             ]
@@ -745,7 +747,7 @@ mod tests {
             ("keyvaultobjecttypes", ""),
             ("keyvaultobjectname", "old"),
             ("keyvaultobjecttype", "cert"),
-            ("keyvaultobjectversion", "v7"),
+            ("keyvaultobjectversion", "77777777777777777777777777777777"),
         ])
         .expect("parses");
         assert_eq!(o.objects.len(), 1);
@@ -755,7 +757,7 @@ mod tests {
                 o.objects[0].object_type,
                 o.objects[0].version.as_str()
             ),
-            ("old", ObjectType::Cert, "v7")
+            ("old", ObjectType::Cert, "77777777777777777777777777777777")
         );
         // The plural wins when both are set.
         let o = parse(&[("keyvaultobjectname", "ignored")]).expect("parses");
@@ -823,7 +825,7 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_and_never_echo_credentials() {
-        let cases: [(&[(&str, &str)], &str); 9] = [
+        let cases: [(&[(&str, &str)], &str); 12] = [
             (
                 &[("keyvaultname", "a_b")],
                 "keyvaultname: \"a_b\" is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)",
@@ -853,7 +855,19 @@ mod tests {
             ),
             (
                 &[("keyvaultobjectversions", "v1/../x")],
-                "keyvaultobjectversions: entry 1 (\"v1/../x\") is not an object version (letters and digits)",
+                "keyvaultobjectversions: entry 1 (\"v1/../x\") is not an object version (32 hexadecimal digits, or empty for the newest)",
+            ),
+            (
+                &[("keyvaultobjectversions", "0123456789abcdef0123456789abcdez")],
+                "keyvaultobjectversions: entry 1 (\"0123456789abcdef0123456789abcdez\") is not an object version (32 hexadecimal digits, or empty for the newest)",
+            ),
+            (
+                &[("keyvaultobjectnames", "s\u{1b}[2J1")],
+                "keyvaultobjectnames: entry 1 (\"s\\u{1b}[2J1\") is not a Key Vault object name (1 to 127 of 0-9, a-z, A-Z and -)",
+            ),
+            (
+                &[("keyvaultobjectnames", "%2e%2e")],
+                "keyvaultobjectnames: entry 1 (\"%2e%2e\") is not a Key Vault object name (1 to 127 of 0-9, a-z, A-Z and -)",
             ),
             (
                 &[("nmiport", "70000")],

@@ -130,7 +130,10 @@ mod tests {
             ("keyvaultname", "kv-one".to_owned()),
             ("keyvaultobjectnames", "a;b;c".to_owned()),
             ("keyvaultobjecttypes", "secret;key;cert".to_owned()),
-            ("keyvaultobjectversions", ";0123abcd;".to_owned()),
+            (
+                "keyvaultobjectversions",
+                ";0123456789abcdef0123456789abcdef;".to_owned(),
+            ),
             ("keyvaultobjectaliases", "a.txt;;dir/c.der".to_owned()),
             ("tenantid", "tenant-1".to_owned()),
             ("cloudname", "AzureUSGovernment".to_owned()),
@@ -149,7 +152,8 @@ mod tests {
     }
 
     fn parse(req: &MountRequest) -> AzureParams {
-        AzureParams::parse(&req.attributes, "AzurePublicCloud").expect("the provider accepts it")
+        AzureParams::parse(&req.attributes, "AzurePublicCloud", None)
+            .expect("the provider accepts it")
     }
 
     #[test]
@@ -180,7 +184,12 @@ mod tests {
             got,
             [
                 ("a", ObjectType::Secret, "", "a.txt"),
-                ("b", ObjectType::Key, "0123abcd", "b"),
+                (
+                    "b",
+                    ObjectType::Key,
+                    "0123456789abcdef0123456789abcdef",
+                    "b"
+                ),
                 ("c", ObjectType::Cert, "", "dir/c.der"),
             ]
         );

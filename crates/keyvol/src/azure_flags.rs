@@ -43,6 +43,10 @@ pub struct AzureFlags {
     /// Base URL of the instance metadata service (managed identity).
     #[arg(long = "imds-endpoint", default_value = keyvol_azure::identity::DEFAULT_IMDS_ENDPOINT)]
     pub imds_endpoint: String,
+    /// The only directory a class's cloudEnvFileName (AzureStackCloud) may name a file in, e.g.
+    /// /etc/kubernetes (mount it into the pod). Empty: custom clouds are off.
+    #[arg(long = "cloud-env-dir", value_name = "DIR")]
+    pub cloud_env_dir: Option<PathBuf>,
 }
 
 impl AzureFlags {
@@ -65,6 +69,10 @@ impl AzureFlags {
             nmi_port: self.nmi_port,
             imds_endpoint: self.imds_endpoint.clone(),
             share_window: self.share_window,
+            cloud_env_dir: self
+                .cloud_env_dir
+                .clone()
+                .filter(|d| !d.as_os_str().is_empty()),
         }
     }
 }

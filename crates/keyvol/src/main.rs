@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Fetch what a SecretProviderClass names into a directory, once, without a cluster.
-    Mount(cmd_mount::MountArgs),
+    Mount(Box<cmd_mount::MountArgs>),
     /// Unmount and remove a directory written by `keyvol mount`.
     Unmount(cmd_mount::UnmountArgs),
     /// The CSI node plugin secrets-store.csi.k8s.io (the DaemonSet process).
@@ -61,7 +61,7 @@ fn main() -> std::process::ExitCode {
     };
     keyvol_cli::run::run(PROGRAM, cli.log, async move {
         match command {
-            Command::Mount(args) => cmd_mount::run(args).await,
+            Command::Mount(args) => cmd_mount::run(*args).await,
             Command::Unmount(args) => cmd_mount::run_unmount(args),
             Command::Node(args) => cmd_node::run(*args).await,
             Command::Provider(args) => cmd_node::run_provider_cmd(*args).await,

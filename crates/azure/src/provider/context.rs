@@ -1,6 +1,7 @@
 //! What a fetch works with: the process-wide [`FetchState`] (requests in flight, the share
-//! window, throttle gates, warmed-up clients) and one mount's [`MountCtx`] (its vault client,
-//! identity, deadline and formatting), plus the [`FetchKey`] that keeps identities apart.
+//! window, throttle gates) and one mount's [`MountCtx`] (its vault client and what that client
+//! has warmed up, identity, deadline and formatting), plus the [`FetchKey`] that keeps
+//! identities apart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub(super) struct FetchKey {
 }
 
 /// Process-wide fetch state: identical requests in flight, recent results within the share
-/// window, per-vault throttling gates, and which clients know their vault's challenge.
+/// window, and per-vault throttling gates. Each is bounded and shrinks back when idle.
 #[derive(Default)]
 pub(super) struct FetchState {
     /// Requests in flight, joined by identical ones.
@@ -41,8 +42,6 @@ pub(super) struct FetchState {
     pub(super) shared: ShareCache<FetchKey, Arc<Fetched>>,
     /// Vaults that asked for a pause.
     pub(super) gates: Gates,
-    /// Clients that have made a request.
-    pub(super) warmup: Warmup,
 }
 
 /// One mount's view of the provider: the vault client and identity to use, and the deadline.
@@ -50,6 +49,8 @@ pub(super) struct FetchState {
 pub(super) struct MountCtx {
     /// The Key Vault client for (vault, identity).
     pub(super) vault: Arc<dyn KeyVault>,
+    /// Which object kinds that client has made a request for.
+    pub(super) warmup: Arc<Warmup>,
     /// The vault URL (coalescing key, throttle gate).
     pub(super) vault_url: String,
     /// Who asks: the identity the client authenticates as.

@@ -38,7 +38,8 @@ pub(super) async fn fetch_version(
         let vault_url = ctx.vault_url.clone();
         let (name, version, deadline) = (name.to_owned(), version.to_owned(), ctx.deadline);
         async move {
-            with_retries(deadline, Some((&state.gates, &vault_url)), || {
+            let what = format!("{}/{name}", kind.as_str());
+            with_retries(deadline, Some((&state.gates, &vault_url)), &what, || {
                 let vault = vault.clone();
                 let (name, version) = (name.clone(), version.clone());
                 async move {

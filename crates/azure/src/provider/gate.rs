@@ -1,38 +1,96 @@
 //! Per-vault throttle gates: when a vault answers 429 with a Retry-After, no request of this
 //! process goes to that vault before the time it named — other vaults are not affected. Read
 //! and closed by the retry loop ([`super::retry`]).
+//!
+//! A gate is dropped once it has opened (on the next look at it, or by a sweep at most every
+//! [`SWEEP_EVERY`]), and at most [`MAX_GATES`] are closed at once, so vaults a class named once
+//! do not stay in memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Most vaults gated at the same time. Vault names come from classes, so the map must not grow
+/// with them; a node talks to a handful of vaults. Past this, a newly throttled vault is not
+/// gated: its own requests still wait out their Retry-After, only other mounts of it are not
+/// held back.
+const MAX_GATES: usize = 1024;
+/// How often a look at the gates also drops every gate that has opened.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// Vault URL → the time before which no request may go to it.
-#[derive(Default)]
 pub(super) struct Gates {
-    until: Mutex<HashMap<String, Instant>>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    until: HashMap<String, Instant>,
+    next_sweep: Instant,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                until: HashMap::new(),
+                next_sweep: Instant::now() + SWEEP_EVERY,
+            }),
+        }
+    }
 }
 
 impl Gates {
+    fn lock(&self, now: Instant) -> MutexGuard<'_, Inner> {
+        // Every change is one insert or remove: the map is consistent after a panic.
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if now >= inner.next_sweep {
+            inner.until.retain(|_, until| *until > now);
+            inner.next_sweep = now + SWEEP_EVERY;
+        }
+        inner
+    }
+
     /// When the vault may be asked again, if it is throttling us.
     pub(super) fn until(&self, vault: &str) -> Option<Instant> {
-        let gates = self.until.lock().ok()?;
-        gates
-            .get(vault)
-            .copied()
-            .filter(|until| *until > Instant::now())
+        let now = Instant::now();
+        let mut inner = self.lock(now);
+        match inner.until.get(vault).copied() {
+            Some(until) if until > now => Some(until),
+            Some(_) => {
+                inner.until.remove(vault);
+                None
+            }
+            None => None,
+        }
     }
 
     /// Keeps requests away from `vault` for `for_how_long` (or longer, if already closed longer).
     pub(super) fn close(&self, vault: &str, for_how_long: Duration) {
-        if let Ok(mut gates) = self.until.lock() {
-            let until = Instant::now() + for_how_long;
-            let entry = gates.entry(vault.to_owned()).or_insert(until);
+        let now = Instant::now();
+        let mut inner = self.lock(now);
+        let until = now + for_how_long;
+        if let Some(entry) = inner.until.get_mut(vault) {
             if *entry < until {
                 *entry = until;
             }
+            return;
         }
+        if inner.until.len() >= MAX_GATES {
+            inner.until.retain(|_, until| *until > now);
+            if inner.until.len() >= MAX_GATES {
+                tracing::debug!(vault, "too many throttled vaults to gate another");
+                return;
+            }
+        }
+        inner.until.insert(vault.to_owned(), until);
+    }
+
+    /// Number of gates held (closed, or opened and not yet dropped).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.lock(Instant::now()).until.len()
     }
 }
 
@@ -51,5 +109,21 @@ mod tests {
         assert_eq!(gates.until("b"), None, "other vaults are not affected");
         tokio::time::advance(Duration::from_secs(6)).await;
         assert_eq!(gates.until("a"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opened_gates_are_dropped_and_at_most_max_gates_are_held() {
+        let gates = Gates::default();
+        for i in 0..MAX_GATES + 10 {
+            gates.close(
+                &format!("https://kv{i}.vault.azure.net/"),
+                Duration::from_secs(30),
+            );
+        }
+        assert_eq!(gates.len(), MAX_GATES, "bounded");
+        assert!(gates.until("https://kv0.vault.azure.net/").is_some());
+        tokio::time::advance(SWEEP_EVERY).await;
+        assert_eq!(gates.until("https://other.vault.azure.net/"), None);
+        assert_eq!(gates.len(), 0, "every opened gate is gone after a sweep");
     }
 }

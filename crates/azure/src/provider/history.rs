@@ -14,9 +14,11 @@ pub(super) async fn pick_history(
 ) -> Result<Vec<String>, AzureError> {
     let vault = ctx.vault.clone();
     let (kind, name) = (object.object_type, object.name.clone());
+    let what = format!("{}/{} versions", kind.as_str(), object.name);
     let mut list = with_retries(
         ctx.deadline,
         Some((&ctx.state.gates, &ctx.vault_url)),
+        &what,
         || {
             let vault = vault.clone();
             let name = name.clone();

@@ -7,8 +7,13 @@
 //! gets one object version — from the share window (`share`), joined to an identical request in
 //! flight (`coalesce`), or from the vault with deadline-aware retries (`retry`) behind per-vault
 //! throttle gates (`gate`); `history` picks the versions of `objectVersionHistory`; `warmup`
-//! tracks which clients have learned their vault's challenge; `context` holds the process-wide
-//! state and one mount's view that they all work with.
+//! tracks which kinds a client has learned its vault's challenge for; `context` holds the
+//! process-wide state and one mount's view that they all work with.
+//!
+//! Every per-identity and per-vault cache is bounded and shrinks back when idle: credentials
+//! ([`crate::identity::CredentialCache`]), Key Vault clients with their warm-up state
+//! ([`CLIENT_IDLE`], [`MAX_CLIENTS`]), throttle gates, share-window results and coalesced
+//! requests (each module says how).
 
 mod coalesce;
 mod context;
@@ -19,8 +24,9 @@ mod retry;
 mod share;
 mod warmup;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,12 +40,14 @@ use tokio::time::Instant;
 use self::context::{FetchState, MountCtx};
 use self::fetch::fetch_version;
 use self::history::pick_history;
+use self::warmup::Warmup;
 
+use crate::cache::IdleCache;
 use crate::error::AzureError;
 use crate::format::{Fetched, FormatOptions, render};
 use crate::http::{HttpConfig, build_client};
 use crate::identity::{CredentialCache, IdentityKey, client_options};
-use crate::keyvault::{KeyVault, SdkKeyVault, version_of};
+use crate::keyvault::{Caller, KeyVault, SdkKeyVault, version_of};
 use crate::objects::{KeyVaultObject, ObjectType};
 use crate::params::AzureParams;
 
@@ -49,6 +57,14 @@ pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
 /// Deadline of one mount: below kubelet's two-minute NodePublishVolume deadline, so keyvol answers
 /// with its own clear error instead of kubelet's DeadlineExceeded.
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
+/// A Key Vault client (with the challenge it learned and the connections it pools) not used by
+/// any mount for this long is dropped; the next mount of that vault and identity builds one
+/// and learns the challenge again (one extra 401).
+pub const CLIENT_IDLE: Duration = Duration::from_secs(600);
+/// Most (vault, identity) clients kept. Vault names and identities come from classes; a node
+/// talks to a handful of vaults with a few hundred identities at most. Past this, the least
+/// recently used client is dropped.
+pub const MAX_CLIENTS: usize = 1024;
 
 /// Provider settings, from the command line.
 #[derive(Debug, Clone)]
@@ -70,6 +86,9 @@ pub struct AzureProviderConfig {
     /// How long one fetch of an object version serves every volume that asks for it with the
     /// same identity (node-wide sharing); zero turns sharing off.
     pub share_window: Duration,
+    /// The only directory a class's `cloudEnvFileName` may name a file in (`--cloud-env-dir`);
+    /// `None` turns custom clouds off.
+    pub cloud_env_dir: Option<PathBuf>,
 }
 
 impl Default for AzureProviderConfig {
@@ -83,6 +102,7 @@ impl Default for AzureProviderConfig {
             nmi_port: crate::identity::DEFAULT_NMI_PORT,
             imds_endpoint: crate::identity::DEFAULT_IMDS_ENDPOINT.into(),
             share_window: Duration::ZERO,
+            cloud_env_dir: None,
         }
     }
 }
@@ -90,12 +110,19 @@ impl Default for AzureProviderConfig {
 /// The files and object versions one object contributes to a mount.
 type ObjectFiles = (Vec<ProviderFile>, Vec<ObjectVersion>);
 
+/// A cached Key Vault client and which object kinds it has warmed up.
+#[derive(Clone)]
+struct Client {
+    vault: Arc<dyn KeyVault>,
+    warmup: Arc<Warmup>,
+}
+
 /// The provider. Create one per process: it owns the token, client and in-flight caches.
 pub struct AzureProvider {
     config: AzureProviderConfig,
     http: reqwest::Client,
     credentials: CredentialCache,
-    clients: Mutex<HashMap<(String, IdentityKey), Arc<dyn KeyVault>>>,
+    clients: IdleCache<(String, IdentityKey), Client>,
     state: Arc<FetchState>,
 }
 
@@ -107,7 +134,7 @@ impl AzureProvider {
             config,
             http,
             credentials: CredentialCache::default(),
-            clients: Mutex::new(HashMap::new()),
+            clients: IdleCache::new(CLIENT_IDLE, MAX_CLIENTS),
             state: Arc::new(FetchState::default()),
         })
     }
@@ -118,23 +145,31 @@ impl AzureProvider {
         key: &IdentityKey,
         credential: Arc<dyn azure_core::credentials::TokenCredential>,
         params: &AzureParams,
-    ) -> Result<Arc<dyn KeyVault>, AzureError> {
-        let mut clients = self
-            .clients
-            .lock()
-            .map_err(|_| AzureError::Internal("client cache poisoned".into()))?;
-        let cache_key = (vault_url.to_owned(), key.clone());
-        if let Some(c) = clients.get(&cache_key) {
-            return Ok(c.clone());
-        }
-        let client: Arc<dyn KeyVault> = Arc::new(SdkKeyVault::new(
-            vault_url,
-            key.label(),
-            credential,
-            client_options(&params.cloud, &self.http),
-        )?);
-        clients.insert(cache_key, client.clone());
-        Ok(client)
+    ) -> Result<Client, AzureError> {
+        self.clients
+            .get_or_try_insert_with(&(vault_url.to_owned(), key.clone()), || {
+                let vault = SdkKeyVault::new(
+                    vault_url,
+                    Caller {
+                        identity: key.label(),
+                        token_endpoint: key.token_endpoint(),
+                    },
+                    credential,
+                    client_options(&params.cloud, &self.http),
+                )?;
+                Ok(Client {
+                    vault: Arc::new(vault),
+                    warmup: Arc::default(),
+                })
+            })
+    }
+
+    fn parse(&self, request: &MountRequest) -> Result<AzureParams, AzureError> {
+        AzureParams::parse(
+            &request.attributes,
+            &self.config.default_cloud,
+            self.config.cloud_env_dir.as_deref(),
+        )
     }
 
     /// Fetches everything `request` names, within the mount deadline.
@@ -147,7 +182,7 @@ impl AzureProvider {
 
     async fn fetch_inner(&self, request: &MountRequest) -> Result<MountResponse, AzureError> {
         let deadline = Instant::now() + self.config.mount_timeout;
-        let params = AzureParams::parse(&request.attributes, &self.config.default_cloud)?;
+        let params = self.parse(request)?;
         for warning in &params.warnings {
             tracing::warn!(pod = %params.pod_name, namespace = %params.pod_namespace, "{warning}");
         }
@@ -163,10 +198,7 @@ impl AzureProvider {
             Vec::with_capacity(objects.len());
         let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
         for kind in [ObjectType::Secret, ObjectType::Key, ObjectType::Cert] {
-            if self
-                .state
-                .warmup
-                .needed(&ctx.vault_url, &ctx.identity, kind)
+            if ctx.warmup.needed(kind)
                 && let Some(i) = objects.iter().position(|o| o.object_type == kind)
             {
                 first.push((i, objects[i].clone()));
@@ -175,9 +207,7 @@ impl AzureProvider {
         let mut warmed: BTreeMap<usize, ObjectFiles> = BTreeMap::new();
         for (i, object) in &first {
             let r = fetch_object(&ctx, object).await;
-            self.state
-                .warmup
-                .done(&ctx.vault_url, &ctx.identity, object.object_type);
+            ctx.warmup.done(object.object_type);
             warmed.insert(*i, r?);
         }
         let rest: Vec<(usize, KeyVaultObject)> = objects
@@ -238,9 +268,10 @@ impl AzureProvider {
             (&params.pod_name, &params.pod_namespace),
         )?;
         let vault_url = params.cloud.vault_url(&params.vault_name);
-        let vault = self.vault_client(&vault_url, &identity, credential, params)?;
+        let client = self.vault_client(&vault_url, &identity, credential, params)?;
         Ok(MountCtx {
-            vault,
+            vault: client.vault,
+            warmup: client.warmup,
             vault_url,
             identity,
             deadline,
@@ -272,7 +303,7 @@ impl AzureProvider {
         request: &MountRequest,
     ) -> Result<Vec<FetchedObject>, AzureError> {
         let deadline = Instant::now() + self.config.mount_timeout;
-        let params = AzureParams::parse(&request.attributes, &self.config.default_cloud)?;
+        let params = self.parse(request)?;
         if let Some(i) = params.objects.iter().position(|o| o.version_history > 1) {
             return Err(AzureError::InvalidParameter {
                 field: format!("objects[{i}].objectVersionHistory"),
@@ -374,6 +405,106 @@ impl Provider for AzureProvider {
 mod tests {
     use super::*;
 
+    /// A service-principal mount of vault `kv<vault>` by client `c<client>`.
+    fn sp_request(client: usize, vault: usize) -> MountRequest {
+        MountRequest {
+            attributes: [
+                (crate::params::POD_NAME, "p"),
+                (crate::params::POD_NAMESPACE, "ns"),
+                ("keyvaultName", &*format!("kv{vault:03}")),
+                ("tenantId", "t"),
+                (
+                    "objects",
+                    "array:\n  - |\n    objectName: s\n    objectType: secret\n",
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            secrets: [
+                ("clientid", format!("c{client}")),
+                ("clientsecret", "s3cret".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Sensitive::new(v)))
+            .collect(),
+            default_mode: 0o644,
+            target_path: String::new(),
+            current_versions: Vec::new(),
+        }
+    }
+
+    /// Builds the credential and client a mount of `request` would use (no network call).
+    fn touch(provider: &AzureProvider, request: &MountRequest) {
+        let params = provider.parse(request).expect("params");
+        provider
+            .mount_ctx(request, &params, Instant::now() + Duration::from_secs(1))
+            .map(|_| ())
+            .expect("mount context");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn identities_that_come_and_go_leave_the_caches_at_their_idle_size() {
+        let provider = AzureProvider::new(AzureProviderConfig::default()).expect("provider");
+        for i in 0..300 {
+            touch(&provider, &sp_request(i, i % 7));
+        }
+        assert_eq!(
+            (provider.credentials.len(), provider.clients.len()),
+            (300, 300)
+        );
+        tokio::time::advance(CLIENT_IDLE + Duration::from_secs(1)).await;
+        touch(&provider, &sp_request(0, 0));
+        assert_eq!(
+            (provider.credentials.len(), provider.clients.len()),
+            (1, 1),
+            "only the identity still in use is kept"
+        );
+        for i in 0..MAX_CLIENTS + 100 {
+            touch(&provider, &sp_request(i, 1));
+        }
+        assert_eq!(provider.clients.len(), MAX_CLIENTS, "bounded");
+        assert_eq!(
+            provider.credentials.len(),
+            crate::identity::MAX_CREDENTIALS,
+            "bounded"
+        );
+    }
+
+    /// Resident memory of the process in KiB.
+    fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Measurement, not a check: `cargo test -p keyvol-azure --lib resident_memory -- --ignored
+    /// --nocapture` prints the resident size after waves of 20,000 identities that each go idle.
+    #[tokio::test(start_paused = true)]
+    #[ignore = "measurement; prints numbers"]
+    async fn resident_memory_after_many_identities() {
+        let provider = AzureProvider::new(AzureProviderConfig::default()).expect("provider");
+        let mut line = format!("RSS KiB: start {}", rss_kib());
+        for wave in 0..3 {
+            for i in 0..20_000 {
+                touch(&provider, &sp_request(wave * 20_000 + i, i % 50));
+            }
+            line.push_str(&format!(", after wave {wave} {}", rss_kib()));
+            tokio::time::advance(CLIENT_IDLE + Duration::from_secs(1)).await;
+        }
+        touch(&provider, &sp_request(0, 0));
+        println!(
+            "{line}; held now: credentials {}, clients {}",
+            provider.credentials.len(),
+            provider.clients.len()
+        );
+    }
+
     #[tokio::test]
     async fn unformatted_bundles_refuse_version_history_before_any_network_call() {
         let provider = AzureProvider::new(AzureProviderConfig::default()).expect("provider");
@@ -414,7 +545,13 @@ mod fake_vault_tests {
     use crate::keyvault::{CertificateBundle, KeyBundle, SecretBundle, VersionInfo};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A vault with one secret `s` in versions v0 (oldest) .. v4 (newest); v3 is disabled.
+    /// Version `n` as Key Vault spells versions: 32 hexadecimal digits.
+    fn ver(n: u8) -> String {
+        format!("{n:032x}")
+    }
+
+    /// A vault with one secret `s` in versions v0 (oldest) .. v4 (newest); v3 is disabled. The
+    /// value of version `n` is `s@v<n>`.
     #[derive(Default)]
     struct FakeVault {
         gets: AtomicU32,
@@ -431,6 +568,8 @@ mod fake_vault_tests {
                 self.throttle_first.fetch_sub(1, Ordering::SeqCst);
                 return Err(AzureError::Throttled {
                     object: format!("secret/{name}"),
+                    service: crate::error::Service::Vault,
+                    endpoint: "https://kv.vault.azure.net/".into(),
                     detail: "Throttled".into(),
                     retry_after: Some(Duration::from_secs(2)),
                 });
@@ -438,9 +577,16 @@ mod fake_vault_tests {
             if let Some(d) = self.delay {
                 tokio::time::sleep(d).await;
             }
-            let version = if version.is_empty() { "v4" } else { version };
+            let version = if version.is_empty() {
+                ver(4)
+            } else {
+                version.to_owned()
+            };
+            let label = u8::from_str_radix(&version, 16)
+                .map(|n| format!("v{n}"))
+                .unwrap_or_else(|_| version.clone());
             Ok(SecretBundle {
-                value: Sensitive::new(format!("{name}@{version}")),
+                value: Sensitive::new(format!("{name}@{label}")),
                 id: format!("https://kv.vault.azure.net/secrets/{name}/{version}"),
                 content_type: None,
                 kid: None,
@@ -459,15 +605,15 @@ mod fake_vault_tests {
         ) -> Result<Vec<VersionInfo>, AzureError> {
             // Deliberately not in creation order, as the service returns them.
             Ok([
-                ("v2", 102, true),
-                ("v0", 100, true),
-                ("v4", 104, true),
-                ("v3", 103, false),
-                ("v1", 101, true),
+                (2, 102, true),
+                (0, 100, true),
+                (4, 104, true),
+                (3, 103, false),
+                (1, 101, true),
             ]
             .into_iter()
             .map(|(v, c, e)| VersionInfo {
-                version: v.into(),
+                version: ver(v),
                 enabled: Some(e),
                 created: Some(c),
             })
@@ -478,6 +624,7 @@ mod fake_vault_tests {
     fn ctx(vault: Arc<FakeVault>) -> MountCtx {
         MountCtx {
             vault,
+            warmup: Arc::default(),
             vault_url: "https://kv.vault.azure.net/".into(),
             identity: IdentityKey {
                 mode: "ServicePrincipal",
@@ -542,11 +689,11 @@ mod fake_vault_tests {
             [
                 ObjectVersion {
                     id: "secret/s/0".into(),
-                    version: "v4".into()
+                    version: ver(4)
                 },
                 ObjectVersion {
                     id: "secret/s/1".into(),
-                    version: "v2".into()
+                    version: ver(2)
                 }
             ]
         );
@@ -556,7 +703,10 @@ mod fake_vault_tests {
     async fn version_history_starts_at_object_version() {
         let (files, _) = fetch_object(
             &ctx(Arc::default()),
-            &object("objectVersionHistory: 5\nobjectVersion: v2"),
+            &object(&format!(
+                "objectVersionHistory: 5\nobjectVersion: {}",
+                ver(2)
+            )),
         )
         .await
         .expect("fetches");
@@ -570,13 +720,18 @@ mod fake_vault_tests {
         );
         let err = fetch_object(
             &ctx(Arc::default()),
-            &object("objectVersionHistory: 2\nobjectVersion: v3"),
+            &object(&format!(
+                "objectVersionHistory: 2\nobjectVersion: {}",
+                ver(3)
+            )),
         )
         .await
         .expect_err("disabled start");
         assert!(
-            err.to_string()
-                .contains("objectVersion v3 is not among the enabled versions"),
+            err.to_string().contains(&format!(
+                "objectVersion {} is not among the enabled versions",
+                ver(3)
+            )),
             "{err}"
         );
     }
@@ -661,25 +816,34 @@ mod fake_vault_tests {
         // While a vault's gate is closed, new requests to it wait instead of hammering it...
         c.state.gates.close(&c.vault_url, Duration::from_secs(3));
         let before = Instant::now();
-        fetch_object(&c, &object("objectVersion: vt\nobjectAlias: b"))
-            .await
-            .expect("waits for the gate");
+        fetch_object(
+            &c,
+            &object(&format!("objectVersion: {}\nobjectAlias: b", ver(10))),
+        )
+        .await
+        .expect("waits for the gate");
         assert!(Instant::now() - before >= Duration::from_secs(3));
         // ...and a request to another vault does not wait.
         c.state.gates.close(&c.vault_url, Duration::from_secs(3));
         let mut elsewhere = c.clone();
         elsewhere.vault_url = "https://other.vault.azure.net/".into();
         let before = Instant::now();
-        fetch_object(&elsewhere, &object("objectVersion: vu\nobjectAlias: c"))
-            .await
-            .expect("other vault");
+        fetch_object(
+            &elsewhere,
+            &object(&format!("objectVersion: {}\nobjectAlias: c", ver(11))),
+        )
+        .await
+        .expect("other vault");
         assert!(Instant::now() - before < Duration::from_secs(1));
         // A gate that outlasts the deadline fails at once with the throttling error.
         let mut short = c.clone();
         short.deadline = Instant::now() + Duration::from_secs(1);
-        let err = fetch_object(&short, &object("objectVersion: vw\nobjectAlias: d"))
-            .await
-            .expect_err("gate past deadline");
+        let err = fetch_object(
+            &short,
+            &object(&format!("objectVersion: {}\nobjectAlias: d", ver(12))),
+        )
+        .await
+        .expect_err("gate past deadline");
         assert!(matches!(err, AzureError::Throttled { .. }), "{err:?}");
     }
 }

@@ -102,7 +102,7 @@ async fn rules_given_at_start_add_latency_fail_requests_and_drop_connections() {
     let (s, b) = h.get("kv1", &format!("/keys/any?{V}"), &t).await;
     assert_eq!(
         (s, &b["error"]["code"]),
-        (500, &json!("ServiceUnavailable"))
+        (500, &json!("InternalServerError"))
     );
     let dropped = async {
         let resp = h

@@ -9,6 +9,7 @@ mod util;
 
 mod chart;
 mod flexvol;
+mod hostile;
 mod identities;
 mod manifests;
 mod mount;

@@ -63,8 +63,13 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(extra: &[&str]) -> Self {
+        Self::start_with_vault(DevVaultProc::start(&vault_seed()), extra).await
+    }
+
+    /// A cluster around `vault` (e.g. one started with fault rules), the node started with
+    /// `extra` flags.
+    pub async fn start_with_vault(vault: DevVaultProc, extra: &[&str]) -> Self {
         let fake = FakeKube::start().await.expect("fake API");
-        let vault = DevVaultProc::start(&vault_seed());
         let pods_dir = tempfile::tempdir().expect("tempdir");
         let pods = pods_dir.path().to_path_buf();
         let mut me = Self {

@@ -203,18 +203,20 @@ impl DevVaultProc {
 
     /// Requests served so far (all routes, identities and statuses).
     pub fn request_count(&self) -> u64 {
-        Self::off_runtime(|| self.request_count_now())
+        self.counters()["total"].as_u64().unwrap_or(0)
     }
 
-    fn request_count_now(&self) -> u64 {
-        let body: serde_json::Value = self
-            .client(&[])
-            .get(self.admin_url("counters"))
-            .send()
-            .expect("counters")
-            .json()
-            .expect("json");
-        body["total"].as_u64().unwrap_or(0)
+    /// The dev vault's request counters (`GET /_admin/counters`): `total`, `byRoute`,
+    /// `byStatus`, `byIdentity`.
+    pub fn counters(&self) -> serde_json::Value {
+        Self::off_runtime(|| {
+            self.client(&[])
+                .get(self.admin_url("counters"))
+                .send()
+                .expect("counters")
+                .json()
+                .expect("counters json")
+        })
     }
 
     /// Adds a new version of a secret through the data plane.
@@ -468,16 +470,16 @@ impl NodeProc {
             .unwrap_or(0)
     }
 
-    /// The node's resident set size, KiB.
-    pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0)
+    /// A memory figure of the node from `/proc/<pid>/status` in KiB: `VmRSS` (resident now)
+    /// or `VmHWM` (the peak resident size).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("node process status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc status"))
     }
 
     /// Everything the node has logged so far (all runs in this directory).
