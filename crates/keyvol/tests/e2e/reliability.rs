@@ -764,3 +764,105 @@ async fn kubelets_volume_mount_group_reaches_the_files() {
         .await
         .expect("unpublish");
 }
+
+/// Faults of the vault (errors, throttling with small and huge `Retry-After`, dropped
+/// connections, answers slower than the deadline): each mount ends in bounded time with the
+/// files or with nothing, never echoes a secret, and the next mount after the fault succeeds.
+#[test]
+fn vault_faults_end_in_bounded_time_with_nothing_half_written() {
+    let vault = DevVaultProc::start(&seed(
+        "  - name: fault-vault\n    secrets:\n      - name: s1\n        value: fault-secret-one\n      - name: s2\n        value: fault-secret-two\n",
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let class_file = write(
+        dir.path(),
+        "class.yaml",
+        &class(
+            "fault-vault",
+            &[
+                "objectName: s1\nobjectType: secret",
+                "objectName: s2\nobjectType: secret",
+            ],
+        ),
+    );
+    let creds = creds_file(dir.path(), CLIENT_SECRET);
+    let mount = |target: &Path| {
+        let started = std::time::Instant::now();
+        let out = run(keyvol()
+            .args(["mount", "--azure-mount-timeout", "4s", "--class"])
+            .arg(&class_file)
+            .arg("--target")
+            .arg(target)
+            .arg("--secrets-file")
+            .arg(&creds)
+            .args(vault.azure_args())
+            .args(if is_root() {
+                &[][..]
+            } else {
+                &["--no-tmpfs"][..]
+            }));
+        (out, started.elapsed())
+    };
+    // (rule, whether the mount succeeds in spite of it)
+    let cases = [
+        (
+            json!({"route": "GET /secrets/*", "errorRate": 1, "errorStatus": 500}),
+            false,
+        ),
+        (
+            json!({"route": "GET /secrets/*", "errorRate": 1, "errorStatus": 503}),
+            false,
+        ),
+        (
+            json!({"route": "GET /secrets/*", "throttleCount": 1, "retryAfterSecs": 1}),
+            true,
+        ),
+        (
+            json!({"route": "GET /secrets/*", "throttleRate": 1, "retryAfterSecs": 3600}),
+            false,
+        ),
+        (json!({"route": "GET /secrets/*", "dropRate": 1}), false),
+        (json!({"route": "GET /secrets/*", "latencyMs": 8000}), false),
+        (
+            json!({"route": "*", "errorRate": 0.5, "errorStatus": 503}),
+            true,
+        ),
+    ];
+    for (i, (rule, succeeds)) in cases.into_iter().enumerate() {
+        vault.set_faults(json!([rule.clone()]));
+        let target = dir.path().join(format!("t{i}"));
+        let (out, took) = mount(&target);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(took < Duration::from_secs(15), "{rule}: took {took:?}");
+        for secret in ["fault-secret-one", "fault-secret-two", CLIENT_SECRET] {
+            assert!(!text.contains(secret), "{rule}: a secret in the output");
+        }
+        if out.status.success() {
+            assert!(succeeds, "{rule}: expected a failure, got {text}");
+            assert_eq!(
+                std::fs::read_to_string(target.join("s2")).expect("complete"),
+                "fault-secret-two"
+            );
+            let _ = run(keyvol().args(["unmount", "--target"]).arg(&target));
+        } else {
+            // Transient faults (a 50 % error rate) may still exhaust the retries; never a
+            // half-written volume.
+            assert!(
+                !target.exists(),
+                "{rule}: something was left at the target: {text}"
+            );
+        }
+        vault.clear_faults();
+        let (out, _) = mount(&target);
+        assert!(
+            out.status.success(),
+            "{rule}: the next mount: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("s1")).expect("file"),
+            "fault-secret-one"
+        );
+        let _ = run(keyvol().args(["unmount", "--target"]).arg(&target));
+    }
+}
