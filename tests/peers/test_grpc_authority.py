@@ -117,7 +117,7 @@ def provider():
     with tempfile.TemporaryDirectory() as tmp:
         sock = Path(tmp) / "azure.sock"
         proc = subprocess.Popen(
-            [KEYVOL, "provider", f"--endpoint=unix://{sock}", "--healthz-port=0"],
+            [KEYVOL, "provider", f"--endpoint=unix://{sock}", "--healthz-port=0", "--prometheus-port=0"],
             env={"PATH": os.environ.get("PATH", "")},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

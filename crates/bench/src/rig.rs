@@ -168,6 +168,7 @@ impl Rig {
             "provider".into(),
             format!("--endpoint=unix://{}", socket.display()).into(),
             "--healthz-port=0".into(),
+            "--prometheus-port=0".into(),
         ];
         args.extend(self.azure_flags());
         Daemon::start("provider", &self.keyvol, args, socket).await

@@ -20,7 +20,7 @@ pub mod writer;
 
 pub use provider::{
     MountRequest, MountResponse, ObjectVersion, Provider, ProviderError, ProviderErrorKind,
-    ProviderFile,
+    ProviderFile, RequestObserver,
 };
 pub use relpath::{RelPath, RelPathError};
 pub use sensitive::Sensitive;

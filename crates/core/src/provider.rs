@@ -127,6 +127,26 @@ impl ProviderError {
     }
 }
 
+/// Sees every request a provider sends to its backend (Key Vault for the Azure provider), for
+/// metrics: the object's type and name, how long the request took, and the error code when it
+/// failed (a closed set of codes, never error text).
+pub trait RequestObserver: Send + Sync {
+    /// One request ended.
+    fn request(
+        &self,
+        object_type: &'static str,
+        object_name: &str,
+        elapsed: std::time::Duration,
+        error: Option<&'static str>,
+    );
+}
+
+impl fmt::Debug for dyn RequestObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestObserver")
+    }
+}
+
 /// A secrets provider.
 #[async_trait]
 pub trait Provider: Send + Sync {

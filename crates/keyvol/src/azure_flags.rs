@@ -73,6 +73,7 @@ impl AzureFlags {
                 .cloud_env_dir
                 .clone()
                 .filter(|d| !d.as_os_str().is_empty()),
+            observer: None,
         }
     }
 }

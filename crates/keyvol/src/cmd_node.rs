@@ -119,7 +119,7 @@ pub struct ProviderArgs {
     /// Only Prometheus is supported.
     #[arg(long, default_value = "Prometheus")]
     pub metrics_backend: String,
-    /// Accepted for compatibility.
+    /// Port of `/metrics` (the provider's `keyvault_request`); 0 disables.
     #[arg(long, default_value_t = 8898)]
     pub prometheus_port: u16,
     /// Accepted for compatibility: upstream stopped sending it with any request (a no-op there
@@ -228,7 +228,9 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
     let csi_socket = socket_path(&args.endpoint)?;
     let metrics_addr = listen_addr("metrics-addr", &args.metrics_addr)?;
     let health_addr = listen_addr("health-addr", &args.health_addr)?;
+    let metrics = keyvol_node::metrics::Metrics::new();
     let mut azure_config = args.azure.config();
+    azure_config.observer = Some(metrics.clone());
     if args.enable_secret_rotation && azure_config.share_window.is_zero() {
         // Volumes of this node that need the same object with the same identity share one fetch
         // per rotation interval.
@@ -269,7 +271,7 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
             .then_some(args.provider_health_check_interval),
     };
     let cluster = cluster(args.kubeconfig.as_ref()).await;
-    run_node(config, builtin, cluster, shutdown_signal())
+    run_node(config, metrics, builtin, cluster, shutdown_signal())
         .await
         .map_err(|e| Failure::chain(&e, false))
 }
@@ -280,15 +282,22 @@ pub async fn run_provider_cmd(args: ProviderArgs) -> Result<(), Failure> {
         tracing::warn!("--enable-pprof is accepted for compatibility; keyvol does not serve pprof");
     }
     let socket = socket_path(&args.endpoint)?;
+    let metrics = keyvol_node::metrics::Metrics::for_provider();
+    let mut azure_config = args.azure.config();
+    azure_config.observer = Some(metrics.clone());
     let provider: Arc<dyn Provider> =
-        Arc::new(AzureProvider::new(args.azure.config()).map_err(|e| Failure::chain(&e, true))?);
+        Arc::new(AzureProvider::new(azure_config).map_err(|e| Failure::chain(&e, true))?);
     let health_addr =
         (args.healthz_port != 0).then(|| SocketAddr::from(([0, 0, 0, 0], args.healthz_port)));
+    let metrics_addr =
+        (args.prometheus_port != 0).then(|| SocketAddr::from(([0, 0, 0, 0], args.prometheus_port)));
     run_provider(
         ProviderServerConfig {
             socket,
             health_addr,
+            metrics_addr,
         },
+        metrics,
         provider,
         shutdown_signal(),
     )

@@ -264,19 +264,24 @@ impl NodeState {
             &status_name,
             &req.target_path,
         );
-        let sync_errors = match tokio::time::timeout(API_CALL_TIMEOUT, sync).await {
-            Ok(errors) => errors,
+        let sync_started = Instant::now();
+        let report = match tokio::time::timeout(API_CALL_TIMEOUT, sync).await {
+            Ok(report) => report,
             Err(_) => {
                 tracing::warn!(
                     "secret sync did not finish within {API_CALL_TIMEOUT:?}: {}",
                     req.summary()
                 );
-                Vec::new()
+                crate::sync::SyncReport::default()
             }
         };
-        if !sync_errors.is_empty() {
+        if !class.spec.secret_objects.is_empty() {
+            self.metrics
+                .synced(&provider_name, report.synced, sync_started.elapsed());
+        }
+        if !report.errors.is_empty() {
             tracing::warn!(
-                failed = sync_errors.len(),
+                failed = report.errors.len(),
                 "some secretObjects were not synced: {}",
                 req.summary()
             );

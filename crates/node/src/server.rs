@@ -88,11 +88,11 @@ async fn bind_tcp(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeErro
 /// Runs the node plugin until `shutdown` completes.
 pub async fn run_node(
     config: NodeServerConfig,
+    metrics: Arc<Metrics>,
     builtin: HashMap<String, Arc<dyn Provider>>,
     cluster: Arc<dyn Cluster>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let metrics = Metrics::new();
     let providers = Providers::new(
         builtin,
         config.provider_dirs.clone(),
@@ -230,11 +230,15 @@ pub struct ProviderServerConfig {
     pub socket: PathBuf,
     /// `/healthz` listener (upstream: `:8989`).
     pub health_addr: Option<SocketAddr>,
+    /// `/metrics` listener (upstream: `--prometheus-port`, 8898).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
-/// Serves `provider` over the provider gRPC protocol until `shutdown`.
+/// Serves `provider` over the provider gRPC protocol until `shutdown`, and its `metrics`
+/// (what the provider's observer records) on `/metrics`.
 pub async fn run_provider(
     config: ProviderServerConfig,
+    metrics: Arc<Metrics>,
     provider: Arc<dyn Provider>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -243,6 +247,10 @@ pub async fn run_provider(
     }
     let listener = UdsListener::bind(&config.socket)?;
     let health = match config.health_addr {
+        Some(a) => Some(bind_tcp(a).await?),
+        None => None,
+    };
+    let metrics_listener = match config.metrics_addr {
         Some(a) => Some(bind_tcp(a).await?),
         None => None,
     };
@@ -281,6 +289,16 @@ pub async fn run_provider(
                 }
             }),
         );
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(ServeError::Http)
+        });
+    }
+    if let Some(listener) = metrics_listener {
+        let app = crate::http::metrics_router(metrics);
         let stop = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(listener, app)

@@ -229,13 +229,17 @@ pub async fn sync_secrets(
     pod_uid: &str,
     pod_status_name: &str,
     target: &Path,
-) -> Vec<SyncError> {
+) -> SyncReport {
+    let mut report = SyncReport::default();
     if class.spec.secret_objects.is_empty() {
-        return Vec::new();
+        return report;
     }
     let files = match keyvol_core::AtomicWriter::new(target).read_current() {
         Ok(f) => f,
-        Err(source) => return vec![SyncError::ReadMounted { source }],
+        Err(source) => {
+            report.errors.push(SyncError::ReadMounted { source });
+            return report;
+        }
     };
     // Owners: the pod's owners, or the pod status when the pod has none (upstream's rule).
     let owners_error = |source: ClusterError| SyncError::Owners {
@@ -247,11 +251,16 @@ pub async fn sync_secrets(
         Ok(o) if !o.is_empty() => o,
         Ok(_) => match cluster.pod_status_owner(namespace, pod_status_name).await {
             Ok(o) => vec![o],
-            Err(e) => return vec![owners_error(e)],
+            Err(e) => {
+                report.errors.push(owners_error(e));
+                return report;
+            }
         },
-        Err(e) => return vec![owners_error(e)],
+        Err(e) => {
+            report.errors.push(owners_error(e));
+            return report;
+        }
     };
-    let mut errors = Vec::new();
     for (i, object) in class.spec.secret_objects.iter().enumerate() {
         let result = match build_secret(i, object, namespace, &files, &owners) {
             Ok(secret) => match cluster.apply_secret(secret).await {
@@ -260,6 +269,7 @@ pub async fn sync_secrets(
                 }),
                 Ok(outcome) => {
                     tracing::info!(secret = %object.secret_name, namespace, ?outcome, "synced secret");
+                    report.synced += 1;
                     Ok(())
                 }
                 Err(source) => Err(SyncError::Apply {
@@ -283,10 +293,19 @@ pub async fn sync_secrets(
                     &message,
                 )
                 .await;
-            errors.push(e);
+            report.errors.push(e);
         }
     }
-    errors
+    report
+}
+
+/// What one sync did.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// Secrets created or updated.
+    pub synced: usize,
+    /// What failed, each already logged and evented.
+    pub errors: Vec<SyncError>,
 }
 
 #[cfg(test)]

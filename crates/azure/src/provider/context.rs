@@ -42,6 +42,8 @@ pub(super) struct FetchState {
     pub(super) shared: ShareCache<FetchKey, Arc<Fetched>>,
     /// Vaults that asked for a pause.
     pub(super) gates: Gates,
+    /// Told about every vault request (metrics).
+    pub(super) observer: Option<Arc<dyn keyvol_core::RequestObserver>>,
 }
 
 /// One mount's view of the provider: the vault client and identity to use, and the deadline.

@@ -41,17 +41,25 @@ pub(super) async fn fetch_version(
             let what = format!("{}/{name}", kind.as_str());
             with_retries(deadline, Some((&state.gates, &vault_url)), &what, || {
                 let vault = vault.clone();
+                let observer = state.observer.clone();
                 let (name, version) = (name.clone(), version.clone());
                 async move {
-                    Ok(Arc::new(match kind {
+                    let started = std::time::Instant::now();
+                    let result = match kind {
                         ObjectType::Secret => {
-                            Fetched::Secret(vault.get_secret(&name, &version).await?)
+                            vault.get_secret(&name, &version).await.map(Fetched::Secret)
                         }
-                        ObjectType::Key => Fetched::Key(vault.get_key(&name, &version).await?),
-                        ObjectType::Cert => {
-                            Fetched::Cert(vault.get_certificate(&name, &version).await?)
-                        }
-                    }))
+                        ObjectType::Key => vault.get_key(&name, &version).await.map(Fetched::Key),
+                        ObjectType::Cert => vault
+                            .get_certificate(&name, &version)
+                            .await
+                            .map(Fetched::Cert),
+                    };
+                    if let Some(observer) = &observer {
+                        let error = result.as_ref().err().map(AzureError::code);
+                        observer.request(kind.as_str(), &name, started.elapsed(), error);
+                    }
+                    Ok(Arc::new(result?))
                 }
             })
             .await

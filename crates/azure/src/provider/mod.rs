@@ -89,6 +89,8 @@ pub struct AzureProviderConfig {
     /// The only directory a class's `cloudEnvFileName` may name a file in (`--cloud-env-dir`);
     /// `None` turns custom clouds off.
     pub cloud_env_dir: Option<PathBuf>,
+    /// Told about every Key Vault request (the `keyvault_request` metric), if anyone listens.
+    pub observer: Option<Arc<dyn keyvol_core::RequestObserver>>,
 }
 
 impl Default for AzureProviderConfig {
@@ -103,6 +105,7 @@ impl Default for AzureProviderConfig {
             imds_endpoint: crate::identity::DEFAULT_IMDS_ENDPOINT.into(),
             share_window: Duration::ZERO,
             cloud_env_dir: None,
+            observer: None,
         }
     }
 }
@@ -130,12 +133,16 @@ impl AzureProvider {
     /// Builds the provider and its HTTP client.
     pub fn new(config: AzureProviderConfig) -> Result<Self, AzureError> {
         let http = build_client(&config.http)?;
+        let observer = config.observer.clone();
         Ok(Self {
             config,
             http,
             credentials: CredentialCache::default(),
             clients: IdleCache::new(CLIENT_IDLE, MAX_CLIENTS),
-            state: Arc::new(FetchState::default()),
+            state: Arc::new(FetchState {
+                observer,
+                ..FetchState::default()
+            }),
         })
     }
 

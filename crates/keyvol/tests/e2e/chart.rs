@@ -324,6 +324,7 @@ fn every_rendered_command_line_starts_keyvol() {
                 expanded.extend([
                     format!("--endpoint=unix://{}", socket.display()),
                     format!("--healthz-port={}", free_port()),
+                    format!("--prometheus-port={}", free_port()),
                 ]);
                 socket
             }

@@ -368,6 +368,7 @@ async fn external_providers_are_reached_over_the_provider_protocol() {
             providers.join("kvazure.sock").display()
         ))
         .arg("--healthz-port=0")
+        .arg("--prometheus-port=0")
         .args(c.vault.azure_args())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -594,6 +595,24 @@ async fn secret_objects_are_synced_owned_by_the_pods_owner_and_never_hijack_fore
         foreign.data.expect("data").get("x").map(|b| b.0.clone()),
         Some(b"x".to_vec()),
         "a Secret keyvol did not create is never overwritten"
+    );
+    // Upstream's sync metrics and the provider's keyvault_request, on the node's /metrics.
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", c.node().metrics))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("sync_k8s_secret_total{provider=\"azure\",os_type=\"linux\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("k8s_secret_duration_sec_count"), "{text}");
+    assert!(
+        text.contains(
+            "keyvault_request_count{object_type=\"secret\",object_name=\"db-password\",error=\"\""
+        ),
+        "{text}"
     );
     let events: Vec<Event> = c.fake.list(Some("default")).expect("events");
     assert!(

@@ -15,6 +15,7 @@ const VAULT: &str = "keyvol-prov";
 struct ProviderProc {
     child: Child,
     socket: PathBuf,
+    metrics: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -27,10 +28,12 @@ impl ProviderProc {
     fn start_with(args: &[String]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("azure.sock");
+        let metrics = free_port();
         let child = keyvol()
             .arg("provider")
             .arg(format!("--endpoint=unix://{}", socket.display()))
             .arg("--healthz-port=0")
+            .arg(format!("--prometheus-port={metrics}"))
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -45,6 +48,7 @@ impl ProviderProc {
         Self {
             child,
             socket,
+            metrics,
             _dir: dir,
         }
     }
@@ -147,6 +151,19 @@ fn the_upstream_driver_can_mount_through_keyvol_provider() {
         assert_eq!(err.code(), Code::Unauthenticated);
         assert!(err.message().contains("AADSTS7000215"), "{}", err.message());
         assert!(!err.message().contains("wrong-secret-9f86d081"));
+
+        // Upstream's provider metric, on --prometheus-port.
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", provider.metrics))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            text.contains("keyvault_request_count{object_type=\"secret\",object_name=\"plain\",error=\"\",provider=\"azure\",os_type=\"linux\"}"),
+            "{text}"
+        );
+        assert!(!text.contains("node_publish"), "{text}");
 
         let err = client
             .mount(pb::MountRequest {
@@ -256,7 +273,8 @@ fn every_command_line_the_upstream_chart_renders_starts_the_provider() {
                 .arg("provider")
                 .args(&args)
                 .arg(format!("--endpoint=unix://{}", socket.display()))
-                .arg("--healthz-port=0"),
+                .arg("--healthz-port=0")
+                .arg("--prometheus-port=0"),
             &socket,
         );
         assert!(serving, "keyvol provider {args:?} did not start: {stderr}");
