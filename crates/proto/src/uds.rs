@@ -55,9 +55,10 @@ pub const SOCKET_MODE: u32 = 0o600;
 /// driver sends (`grpc.WithAuthority("localhost")`) and what its e2e provider insists on.
 pub const CLIENT_URI: &str = "http://localhost";
 
-/// Pending-connection queue length passed to `listen(2)`; kubelet and the driver open a handful
-/// of connections, so the usual default is plenty.
-const LISTEN_BACKLOG: i32 = 128;
+/// Pending-connection queue length passed to `listen(2)`. A node starting hundreds of pods at
+/// once sees that many connections arrive together (kubelet dials per operation); 128 refused
+/// part of a 200-volume burst. The kernel caps it at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Everything that can go wrong binding or dialling a unix socket.
 #[derive(Debug, thiserror::Error)]
@@ -446,6 +447,23 @@ mod tests {
         assert!(path.exists(), "the newer server's socket must survive");
         drop(new);
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_a_thousand_connects_is_never_refused() {
+        // Issue 15: the backlog of 128 refused connects in a 200-volume burst. Nobody accepts
+        // here, so every connect must wait in the backlog.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("burst.sock");
+        let _listener = UdsListener::bind(&path).unwrap();
+        let mut held = Vec::new();
+        for i in 0..1000 {
+            // Non-blocking, as an async client dials: a full backlog answers EAGAIN at once.
+            match UnixStream::connect(&path).await {
+                Ok(s) => held.push(s),
+                Err(e) => panic!("connect {i} refused: {e}"),
+            }
+        }
     }
 
     #[tokio::test]
