@@ -148,10 +148,18 @@ built in: {:.1} MiB resident idle.",
 /// Sizes as `200 and 1,000`.
 fn sizes(list: &[usize]) -> String {
     let words: Vec<String> = list.iter().map(|&n| thousands(n as u64)).collect();
+    sizes_of_words(&words)
+}
+
+/// Words as `a, b and c`.
+fn sizes_of_words<S: AsRef<str>>(words: &[S]) -> String {
     match words.split_last() {
         None => String::new(),
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        Some((last, [])) => last.as_ref().to_owned(),
+        Some((last, rest)) => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
     }
 }
 
@@ -191,7 +199,7 @@ fn targets_words(report: &Report) -> String {
             s,
             " These figures come from {}, so the verdicts only show that the checks work: the \
 targets are for a release build on a quiet machine.",
-            caveats.join(" and ")
+            sizes_of_words(&caveats)
         );
     }
     if all.iter().any(|t| t.verdict == Verdict::NotMet) {
@@ -603,7 +611,12 @@ requests, and each volume waits at least 14 round trips (280 ms at 20 ms each)"
         r.build_profile = "debug".into();
         r.smoke = true;
         let md = render(&r);
-        assert!(md.contains("These figures come from a smoke run and a debug build"));
+        assert!(md.contains("These figures come from a smoke run and a debug build, so"));
+        r.machine.other_cpu_percent = Some(50.0);
+        let md = render(&r);
+        assert!(
+            md.contains("from a smoke run, a debug build and a machine shared with other work, so")
+        );
     }
 
     #[test]

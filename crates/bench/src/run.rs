@@ -173,14 +173,15 @@ impl BenchConfig {
 
     /// Service principals the run hands out: one per cold sample on each path; per burst a
     /// warm-up and a shared one, and one per volume of a distinct-identity burst; one per volume
-    /// of the distinct-identity rotation round and per churned identity; and a few warm ones.
+    /// of the distinct-identity rotation round and per churned identity (and its warm-up); and a
+    /// few warm ones.
     pub fn identities_needed(&self) -> usize {
         let s = &self.settings;
         let latencies = s.added_latency_ms.len();
         let cold_per_path = latencies * s.object_counts.len() * s.samples;
         let bursts: usize =
             s.burst_volumes.iter().map(|n| n + 4).sum::<usize>() * latencies * s.burst_runs;
-        2 * cold_per_path + bursts + s.memory_volumes + s.churn_identities + 16
+        2 * cold_per_path + bursts + s.memory_volumes + s.churn_identities + 17
     }
 }
 
@@ -616,7 +617,7 @@ mod tests {
         // modes); 1,000 volumes of one identity each; 1,000 churned identities.
         assert_eq!(
             full.identities_needed(),
-            1200 + (204 + 1004) * 2 * 3 + 1000 + 1000 + 16
+            1200 + (204 + 1004) * 2 * 3 + 1000 + 1000 + 17
         );
         assert_eq!(full.class_sizes(), vec![1, 10, 50]);
         assert_eq!(full.rotation_latency_ms(), 20);
