@@ -348,6 +348,40 @@ modelled.",
     )
 }
 
+/// The marker that opens a section written by hand in `benchmarks.md` (the image size, which
+/// the harness does not measure): such sections are carried over when the file is regenerated.
+pub const HAND_WRITTEN: &str = "<!-- Written by hand";
+
+/// `new` with every hand-written section of `old` (a `## ` heading whose text opens with
+/// [`HAND_WRITTEN`]) put back before `## Reproduce`, unless `new` already has a section of that
+/// heading.
+pub fn carry_hand_written(old: &str, new: &str) -> String {
+    let carried: Vec<&str> = old
+        .split("\n## ")
+        .skip(1)
+        .filter(|chunk| {
+            chunk
+                .split_once('\n')
+                .is_some_and(|(_, body)| body.trim_start().starts_with(HAND_WRITTEN))
+        })
+        .filter(|chunk| {
+            let heading = chunk.lines().next().unwrap_or_default();
+            !new.contains(&format!("\n## {heading}\n"))
+        })
+        .collect();
+    if carried.is_empty() {
+        return new.to_owned();
+    }
+    let block: String = carried
+        .iter()
+        .map(|c| format!("## {}\n\n", c.trim_end()))
+        .collect();
+    match new.find("\n## Reproduce\n") {
+        Some(at) => format!("{}\n{block}{}", &new[..at], &new[at + 1..]),
+        None => format!("{}\n{block}", new.trim_end()),
+    }
+}
+
 /// Renders the whole document.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -625,6 +659,30 @@ requests, and each volume waits at least 14 round trips (280 ms at 20 ms each)"
         assert_eq!(sizes(&[20]), "20");
         assert_eq!(sizes(&[200, 1000]), "200 and 1,000");
         assert_eq!(sizes(&[1, 2, 3]), "1, 2 and 3");
+    }
+
+    #[test]
+    fn hand_written_sections_survive_regeneration() {
+        let old = "# t\n\nintro\n\n## Image\n\n<!-- Written by hand, not by the harness -->\n\n\
+10.9 MiB compressed.\n\n## Reproduce\n\nold\n\n## Memory\n\nold figures\n";
+        let new = render(&fixtures::report());
+        let merged = carry_hand_written(old, &new);
+        assert!(merged.contains(
+            "\n## Image\n\n<!-- Written by hand, not by the harness -->\n\n10.9 MiB compressed.\n\n## Reproduce\n"
+        ));
+        assert!(
+            !merged.contains("old figures"),
+            "generated sections are replaced"
+        );
+        assert_eq!(merged.matches("## Image").count(), 1);
+        assert_eq!(
+            carry_hand_written(&merged, &merged),
+            merged,
+            "never doubled"
+        );
+        assert_eq!(carry_hand_written("", &new), new);
+        // Without a Reproduce heading the section goes at the end.
+        assert!(carry_hand_written(old, "# x\n").ends_with("10.9 MiB compressed.\n\n"));
     }
 
     #[test]

@@ -549,7 +549,21 @@ pub fn render_outputs(report: &Report) -> Result<Vec<(&'static str, String)>, Be
     ])
 }
 
-/// Writes the outputs into `dir` (created if needed); returns their paths.
+/// The most of an earlier `benchmarks.md` read to carry its hand-written sections over.
+const OLD_MARKDOWN_CAP: u64 = 1024 * 1024;
+
+/// The text of `path` up to [`OLD_MARKDOWN_CAP`]; empty when missing or unreadable.
+fn read_capped(path: &Path) -> String {
+    use std::io::Read as _;
+    let mut text = String::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(OLD_MARKDOWN_CAP).read_to_string(&mut text);
+    }
+    text
+}
+
+/// Writes the outputs into `dir` (created if needed), keeping the hand-written sections of an
+/// earlier `benchmarks.md` there; returns their paths.
 pub fn write_outputs(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     std::fs::create_dir_all(dir).map_err(|source| BenchError::Write {
         path: dir.to_path_buf(),
@@ -557,7 +571,15 @@ pub fn write_outputs(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchE
     })?;
     render_outputs(report)?
         .into_iter()
-        .map(|(name, text)| write(dir.join(name), &text))
+        .map(|(name, text)| {
+            let path = dir.join(name);
+            let text = if name == MARKDOWN_FILE {
+                markdown::carry_hand_written(&read_capped(&path), &text)
+            } else {
+                text
+            };
+            write(path, &text)
+        })
         .collect()
 }
 
@@ -686,8 +708,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("docs");
         let r = fixtures::report();
+        std::fs::create_dir_all(&out).expect("dir");
+        std::fs::write(
+            out.join(MARKDOWN_FILE),
+            "# old\n\n## Image\n\n<!-- Written by hand -->\n\nsizes\n\n## Reproduce\n",
+        )
+        .expect("old markdown");
         let paths = write_outputs(&r, &out).expect("write");
         assert_eq!(paths.len(), 3);
+        let md = std::fs::read_to_string(out.join(MARKDOWN_FILE)).expect("md");
+        assert!(md.contains("## Image\n\n<!-- Written by hand -->\n\nsizes\n\n## Reproduce"));
+        assert!(!md.contains("# old"));
         let back: Report =
             serde_json::from_str(&std::fs::read_to_string(out.join(JSON_FILE)).expect("json"))
                 .expect("parse");

@@ -310,7 +310,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
         );
         for b in &report.bursts {
             t.push(vec![
-                b.volumes.to_string(),
+                thousands(b.volumes as u64),
                 b.objects.to_string(),
                 b.identities.label().to_owned(),
                 format!("{} ms", b.added_latency_ms),
@@ -323,9 +323,9 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 b.succeeded.to_string(),
                 b.failed.to_string(),
                 b.refused_connects.to_string(),
-                b.requests.vault.to_string(),
-                b.requests.challenges.to_string(),
-                b.requests.identity.to_string(),
+                thousands(b.requests.vault),
+                thousands(b.requests.challenges),
+                thousands(b.requests.identity),
                 b.publish_ms.as_ref().map_or("-".into(), |s| ms(s.p50)),
                 b.publish_ms.as_ref().map_or("-".into(), |s| ms(s.p99)),
                 b.node_resident.map_or("-".into(), |r| mib_cell(r.hwm_kib)),
@@ -388,7 +388,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 "keyvol node",
                 &format!(
                     "after a burst of {} ({}, {} ms)",
-                    b.volumes,
+                    thousands(b.volumes as u64),
                     b.identities.label(),
                     b.added_latency_ms
                 ),
@@ -475,6 +475,13 @@ mod tests {
         assert_eq!(burst[5], "1500 / 1234 / 1000");
         assert_eq!(burst[7], "1");
         assert_eq!(burst[8], "72", "refused connects");
+        assert_eq!(burst[9], "2,200", "vault requests");
+        assert!(
+            tables[4]
+                .rows
+                .iter()
+                .any(|r| r[1] == "after a burst of 200 (distinct identities, 20 ms)")
+        );
         let memory: Vec<&str> = tables[4].rows.iter().map(|r| r[1].as_str()).collect();
         assert!(memory.contains(&"1,000 volumes mounted, one identity each (10 objects each)"));
         let churn = tables[4]
