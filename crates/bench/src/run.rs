@@ -219,6 +219,7 @@ pub async fn run(
     let mut machine = Machine::probe();
     let cpu_before = CpuSnapshot::take();
     let workspace = Workspace::create()?;
+    let pods_on_tmpfs = workspace.scratch(crate::rig::PODS_DIR)?;
     let rig = Rig::start(
         &config.keyvol,
         workspace.path(),
@@ -243,10 +244,20 @@ pub async fn run(
         rotation: Vec::new(),
         notes: Vec::new(),
     };
+    if machine.root && !pods_on_tmpfs {
+        report.notes.push(
+            "The pod directories could not be put on a tmpfs, so removing them at the end of \
+the run may take minutes on a disk mounted with `discard`."
+                .into(),
+        );
+    }
     let result = phases(config, &rig, machine.root, &mut report, progress).await;
+    progress("stopping the dev vault".into());
     rig.shutdown().await;
+    progress("unmounting and removing the working directory".into());
     let stuck = workspace.sweep();
     drop(workspace);
+    progress("done".into());
     result?;
     if !stuck.is_empty() {
         report.notes.push(format!(

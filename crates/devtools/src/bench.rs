@@ -118,7 +118,14 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         .collect::<Vec<_>>()
         .join(" ");
     let config = config(&args, keyvol, command);
-    let progress = |line: String| eprintln!("keyvol-dev bench: {line}");
+    // Seconds since the start on every line: where a run spends its time.
+    let started = std::time::Instant::now();
+    let progress = |line: String| {
+        eprintln!(
+            "keyvol-dev bench: [{:>5.0} s] {line}",
+            started.elapsed().as_secs_f64()
+        );
+    };
     // Ctrl-C drops the run: its guards kill the daemons and unmount every volume.
     let report = tokio::select! {
         r = keyvol_bench::run(&config, &progress) => r.map_err(|e| failure(&e))?,
