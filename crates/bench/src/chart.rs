@@ -1,7 +1,8 @@
 //! The chart `benchmarks-latency.svg`: mount latency against object count, cold and warm, one
-//! line per added vault latency — drawn by hand as SVG (axes, grid, polylines, markers, legend),
-//! with no plotting library. [`render`] draws any [`Chart`]; [`latency_chart`] builds the one
-//! for a report.
+//! line per added vault latency, against the one- and two-round-trip reference lines (the added
+//! latency × 1 and × 2: the least a warm and a cold mount can take) — drawn by hand as SVG
+//! (axes, grid, polylines, markers, legend), with no plotting library. [`render`] draws any
+//! [`Chart`]; [`latency_chart`] builds the one for a report.
 
 use std::fmt::Write as _;
 
@@ -18,6 +19,28 @@ const BOTTOM: f64 = 56.0;
 /// Horizontal ticks on the y axis (besides 0).
 const Y_TICKS: u32 = 5;
 
+/// How a line is stroked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineStyle {
+    /// Solid, with a marker on every point: a measured p50.
+    Solid,
+    /// Dashed, no markers: a measured p99.
+    Dashed,
+    /// Dotted and thin, no markers: a reference line, not a measurement.
+    Dotted,
+}
+
+impl LineStyle {
+    /// The stroke attributes after the colour.
+    fn stroke(self) -> &'static str {
+        match self {
+            LineStyle::Solid => r#" stroke-width="2""#,
+            LineStyle::Dashed => r#" stroke-width="2" stroke-dasharray="6 4""#,
+            LineStyle::Dotted => r#" stroke-width="1.5" stroke-dasharray="2 3""#,
+        }
+    }
+}
+
 /// One line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -25,8 +48,8 @@ pub struct Series {
     pub label: String,
     /// Stroke colour (`#rrggbb`).
     pub color: String,
-    /// Drawn dashed.
-    pub dashed: bool,
+    /// How it is drawn.
+    pub style: LineStyle,
     /// Points `(x, y)`; x must be positive (the x axis is logarithmic).
     pub points: Vec<(f64, f64)>,
 }
@@ -201,11 +224,7 @@ pub fn render(chart: &Chart) -> String {
     // Lines, markers and legend.
     for (i, series) in chart.series.iter().enumerate() {
         let color = esc(&series.color);
-        let dash = if series.dashed {
-            r#" stroke-dasharray="6 4""#
-        } else {
-            ""
-        };
+        let stroke = series.style.stroke();
         let points: Vec<String> = series
             .points
             .iter()
@@ -214,10 +233,10 @@ pub fn render(chart: &Chart) -> String {
             .collect();
         let _ = writeln!(
             s,
-            r#"<polyline fill="none" stroke="{color}" stroke-width="2"{dash} points="{}"/>"#,
+            r#"<polyline fill="none" stroke="{color}"{stroke} points="{}"/>"#,
             points.join(" ")
         );
-        if !series.dashed {
+        if series.style == LineStyle::Solid {
             for p in &points {
                 if let Some((cx, cy)) = p.split_once(',') {
                     let _ = writeln!(s, r#"<circle cx="{cx}" cy="{cy}" r="3.5" fill="{color}"/>"#);
@@ -228,7 +247,7 @@ pub fn render(chart: &Chart) -> String {
         let lx = LEFT + plot_w + 16.0;
         let _ = writeln!(
             s,
-            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}"{stroke}/>"#,
             lx + 26.0
         );
         let _ = writeln!(
@@ -263,8 +282,14 @@ fn color(latency_index: usize, cache: Cache) -> &'static str {
     }
 }
 
+/// Colours of the reference lines: one round trip lighter, two darker.
+const ONE_ROUND_TRIP: &str = "#969696";
+const TWO_ROUND_TRIPS: &str = "#252525";
+
 /// The report's chart: node latency (provider latency when the node was not measured), p50
-/// solid with markers and p99 dashed, per added latency, cold and warm.
+/// solid with markers and p99 dashed, per added latency, cold and warm; and per non-zero added
+/// latency, dotted horizontal lines at one round trip (the least a warm mount can take) and two
+/// (the least for a cold one) across the object counts.
 pub fn latency_chart(report: &Report) -> String {
     let (figures, what): (&[LatencyFigure], &str) = if report.node_latency.is_empty() {
         (&report.provider_latency, "Mount through keyvol provider")
@@ -275,7 +300,9 @@ pub fn latency_chart(report: &Report) -> String {
         )
     };
     let mut series = Vec::new();
+    let mut references = Vec::new();
     for (li, &added) in report.settings.added_latency_ms.iter().enumerate() {
+        let mut xs = Vec::new();
         for cache in [Cache::Cold, Cache::Warm] {
             let mut p50 = Vec::new();
             let mut p99 = Vec::new();
@@ -283,6 +310,7 @@ pub fn latency_chart(report: &Report) -> String {
                 if let Some(f) = Report::find(figures, objects, added, cache) {
                     p50.push((objects as f64, f.latency_ms.p50));
                     p99.push((objects as f64, f.latency_ms.p99));
+                    xs.push(objects as f64);
                 }
             }
             if p50.is_empty() {
@@ -292,21 +320,39 @@ pub fn latency_chart(report: &Report) -> String {
             series.push(Series {
                 label: format!("{}, +{added} ms vault: p50", cache.label()),
                 color: c.clone(),
-                dashed: false,
+                style: LineStyle::Solid,
                 points: p50,
             });
             series.push(Series {
                 label: format!("{}, +{added} ms vault: p99", cache.label()),
                 color: c,
-                dashed: true,
+                style: LineStyle::Dashed,
                 points: p99,
             });
         }
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(0.0, f64::max);
+        if added == 0 || xs.is_empty() {
+            continue;
+        }
+        for (trips, c, words) in [
+            (1, ONE_ROUND_TRIP, "1 round trip"),
+            (2, TWO_ROUND_TRIPS, "2 round trips"),
+        ] {
+            let y = (added * trips) as f64;
+            references.push(Series {
+                label: format!("{words}: {y:.0} ms"),
+                color: c.to_owned(),
+                style: LineStyle::Dotted,
+                points: vec![(lo, y), (hi, y)],
+            });
+        }
     }
+    series.extend(references);
     render(&Chart {
         title: format!("Mount latency against object count: {what}"),
         subtitle: format!(
-            "p50 solid, p99 dashed; {} samples per point; {} × {}; {} build",
+            "p50 solid, p99 dashed, round-trip limits dotted; {} samples per point; {} × {}; {} build",
             report.settings.samples,
             report.machine.cpus,
             if report.machine.cpu_model.is_empty() {
@@ -377,29 +423,65 @@ mod tests {
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.ends_with("</svg>\n"));
         assert_eq!(svg.matches("<svg").count(), 1);
-        // 2 latencies × cold/warm × p50/p99.
-        assert_eq!(svg.matches("<polyline").count(), 8);
+        // 2 latencies × cold/warm × p50/p99, and two reference lines for the 20 ms latency.
+        assert_eq!(svg.matches("<polyline").count(), 10);
         assert_eq!(
-            svg.matches("stroke-dasharray").count(),
+            svg.matches("stroke-dasharray=\"6 4\"").count(),
             8,
             "p99 lines and legend"
+        );
+        assert_eq!(
+            svg.matches("stroke-dasharray=\"2 3\"").count(),
+            4,
+            "reference lines and legend"
         );
         // Markers on the p50 lines only: 4 lines × 3 object counts.
         assert_eq!(svg.matches("<circle").count(), 12);
         for label in [
             "cold, +0 ms vault: p50",
             "warm, +20 ms vault: p99",
+            "1 round trip: 20 ms",
+            "2 round trips: 40 ms",
             "NodePublishVolume through keyvol node",
             "objects in the volume (log scale)",
         ] {
             assert!(svg.contains(label), "missing {label:?}");
         }
+        assert!(!svg.contains("round trip: 0 ms"), "no limit line for 0 ms");
         for tick in [">1</text>", ">10</text>", ">50</text>"] {
             assert!(svg.contains(tick), "missing x tick {tick}");
         }
         // The machine's name is escaped.
         assert!(svg.contains("Test CPU &lt;fast&gt; &amp; cheap"));
         assert!(!svg.contains("<fast>"));
+    }
+
+    #[test]
+    fn reference_lines_are_flat_at_one_and_two_round_trips_across_the_object_counts() {
+        let svg = latency_chart(&fixtures::report());
+        let dotted: Vec<Vec<f64>> = svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains("stroke-dasharray=\"2 3\""))
+            .map(coordinates)
+            .collect();
+        assert_eq!(dotted.len(), 2);
+        let measured: Vec<Vec<f64>> = svg
+            .lines()
+            .filter(|l| l.starts_with("<polyline") && !l.contains("stroke-dasharray"))
+            .map(coordinates)
+            .collect();
+        let (left, right) = (measured[0][0], measured[0][measured[0].len() - 2]);
+        for line in &dotted {
+            assert_eq!(line.len(), 4, "two points");
+            assert_eq!((line[0], line[2]), (left, right), "spans the object counts");
+            assert_eq!(line[1], line[3], "horizontal");
+        }
+        // Two round trips are drawn higher (smaller y) than one, at twice the height above the
+        // x axis.
+        let axis = TOP + (HEIGHT - TOP - BOTTOM);
+        let (one, two) = (axis - dotted[0][1], axis - dotted[1][1]);
+        assert!(two > one);
+        assert!((two - 2.0 * one).abs() < 0.2, "{one} {two}");
     }
 
     #[test]
@@ -423,7 +505,7 @@ mod tests {
             series: vec![Series {
                 label: "s".into(),
                 color: "#000000".into(),
-                dashed: false,
+                style: LineStyle::Solid,
                 points: vec![(1.0, 5.0), (10.0, 50.0)],
             }],
         };

@@ -107,6 +107,13 @@ impl Daemon {
         Resident::of_pid(self.pid)
     }
 
+    /// Resets the peak of its resident set (`VmHWM`) to the current size by writing `5` to
+    /// `/proc/<pid>/clear_refs` (root, Linux 4.0 and later); false when that is refused.
+    pub fn reset_peak(&mut self) -> Result<bool, BenchError> {
+        self.check_running()?;
+        Ok(std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5").is_ok())
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within the grace period; always reaped.
     pub async fn stop(mut self) {
         let Some(mut child) = self.child.take() else {

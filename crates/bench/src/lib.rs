@@ -12,13 +12,17 @@
 //! - The two callers the daemons expect: [`kubelet`] (CSI NodePublishVolume) and [`driver`]
 //!   (provider Mount).
 //! - Scenarios: [`latency`] (cold and warm mounts), [`burst`] (many at once), [`footprint`]
-//!   (many mounted, one rotation round).
+//!   (many mounted, one rotation round, with one identity or one each), [`churn`] (many
+//!   identities come and go).
 //! - Figures: [`requests`] (dev-vault counters), [`resident`] (`/proc/<pid>/status`),
 //!   [`machine`], [`stats`] (percentiles), [`report`] (the JSON).
+//! - Judgement: [`targets`] (the limits and whether the figures meet them), [`upstream`]
+//!   (upstream's design as a model, for comparison).
 //! - Rendering: [`table`], [`chart`] (hand-written SVG), [`markdown`].
 
 pub mod burst;
 pub mod chart;
+pub mod churn;
 pub mod daemon;
 pub mod driver;
 pub mod error;
@@ -34,6 +38,8 @@ pub mod rig;
 pub mod run;
 pub mod stats;
 pub mod table;
+pub mod targets;
+pub mod upstream;
 pub mod workload;
 pub mod workspace;
 

@@ -10,7 +10,7 @@ use crate::resident::Resident;
 use crate::stats::Summary;
 
 /// Version of the JSON layout, bumped when a field changes meaning.
-pub const REPORT_SCHEMA: u32 = 1;
+pub const REPORT_SCHEMA: u32 = 2;
 
 /// Everything one run measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,8 +42,8 @@ pub struct Report {
     pub bursts: Vec<BurstFigure>,
     /// Resident memory of the daemons.
     pub memory: MemoryFigures,
-    /// Vault requests of one rotation round (when measured).
-    pub rotation: Option<RotationFigure>,
+    /// Rotation rounds (when measured): one identity for every volume, then one identity each.
+    pub rotation: Vec<RotationFigure>,
     /// What was skipped or is worth knowing, one sentence each.
     pub notes: Vec<String>,
 }
@@ -58,8 +58,8 @@ pub struct Settings {
     pub added_latency_ms: Vec<u64>,
     /// Objects per volume in the latency figures.
     pub object_counts: Vec<usize>,
-    /// Volumes per burst.
-    pub burst_volumes: usize,
+    /// Volumes per burst, one burst size after another.
+    pub burst_volumes: Vec<usize>,
     /// Objects per burst volume.
     pub burst_objects: usize,
     /// Volumes mounted for the memory figure.
@@ -70,6 +70,12 @@ pub struct Settings {
     pub memory_concurrency: usize,
     /// Runs of each burst (the median run is reported).
     pub burst_runs: usize,
+    /// Distinct service principals that publish and unpublish one volume each on a fresh node
+    /// for the memory-after-identities figure.
+    pub churn_identities: usize,
+    /// The node's `--rotation-poll-interval` for the rotation rounds, seconds (the round waits
+    /// it out first).
+    pub rotation_interval_secs: u64,
 }
 
 /// First mount for an identity, or a later one.
@@ -169,8 +175,13 @@ pub struct BurstFigure {
 pub struct MemoryFigures {
     /// `keyvol node` just started, connected to the API, no volumes.
     pub node_idle: Option<Resident>,
-    /// `keyvol node` holding many mounted volumes.
+    /// `keyvol node` holding many mounted volumes of one identity.
     pub node_mounted: Option<MountedFootprint>,
+    /// `keyvol node` holding many mounted volumes, each of its own identity (the rotation-at-scale
+    /// node before its round).
+    pub node_mounted_distinct: Option<MountedFootprint>,
+    /// `keyvol node` after many distinct identities have each published and unpublished a volume.
+    pub node_after_identities: Option<IdentityChurn>,
     /// `keyvol provider` just started.
     pub provider_idle: Option<Resident>,
     /// `keyvol provider` after its latency figures (hundreds of mounts, many identities cached).
@@ -183,6 +194,8 @@ pub struct MemoryFigures {
 pub struct MountedFootprint {
     /// Volumes mounted (each a tmpfs with its files).
     pub volumes: usize,
+    /// Distinct identities among them (1: all share one).
+    pub identities: usize,
     /// Objects per volume.
     pub objects: usize,
     /// Time to publish them all (bounded concurrency), ms.
@@ -196,8 +209,32 @@ pub struct MountedFootprint {
     pub publish_ms_while_mounted: Option<Summary>,
 }
 
-/// Vault requests when every mounted volume is republished once after the rotation interval,
-/// as kubelet does with `requiresRepublish` and `--enable-secret-rotation`.
+/// Many identities that came and went: on a fresh node, each of `identities` service principals
+/// publishes one volume and unpublishes it again (bounded concurrency); the node's resident set
+/// is read before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityChurn {
+    /// Distinct service principals, one volume each.
+    pub identities: usize,
+    /// Objects per volume.
+    pub objects: usize,
+    /// Publishes (and unpublishes) in flight.
+    pub concurrency: usize,
+    /// Time from the first publish to the last unpublish, ms.
+    pub wall_ms: f64,
+    /// Publishes or unpublishes that failed.
+    pub failed: usize,
+    /// Requests sent to the dev vault.
+    pub requests: RequestCounts,
+    /// The fresh node before the first publish.
+    pub before: Resident,
+    /// Right after the last unpublish; `hwm_kib` is the node's peak over the whole churn.
+    pub after: Resident,
+}
+
+/// One rotation round: every mounted volume republished once after the poll interval, as
+/// kubelet does with `requiresRepublish` and `--enable-secret-rotation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationFigure {
@@ -205,14 +242,27 @@ pub struct RotationFigure {
     pub poll_interval_secs: u64,
     /// Volumes republished.
     pub volumes: usize,
-    /// Objects per volume (the same objects and identity for every volume).
+    /// Distinct identities among them (1: all share one).
+    pub identities: usize,
+    /// Objects per volume (the same objects for every volume).
     pub objects: usize,
+    /// Latency the dev vault added per request during the round, ms.
+    pub added_latency_ms: u64,
+    /// Republishes in flight.
+    pub concurrency: usize,
     /// Republishes that failed.
     pub failed: usize,
     /// Requests the round sent.
     pub requests: RequestCounts,
     /// Time of the whole round, ms.
     pub wall_ms: f64,
+    /// Time of each successful republish, ms.
+    pub republish_ms: Option<Summary>,
+    /// The node's resident set after the round; `hwm_kib` is its peak (see `peak_of_round`).
+    pub node_resident: Option<Resident>,
+    /// The peak was reset just before the round (`/proc/<pid>/clear_refs`), so `hwm_kib` is the
+    /// round's own peak; otherwise it is the peak since the node started.
+    pub peak_of_round: bool,
 }
 
 impl Report {
@@ -308,12 +358,14 @@ pub(crate) mod fixtures {
                 samples: 10,
                 added_latency_ms: vec![0, 20],
                 object_counts: vec![1, 10, 50],
-                burst_volumes: 200,
+                burst_volumes: vec![200, 1000],
                 burst_objects: 10,
                 memory_volumes: 1000,
                 memory_objects: 10,
                 memory_concurrency: 16,
                 burst_runs: 3,
+                churn_identities: 1000,
+                rotation_interval_secs: 10,
             },
             node_latency: latency.clone(),
             provider_latency: latency,
@@ -332,6 +384,7 @@ pub(crate) mod fixtures {
                     vault: 2200,
                     challenges: 200,
                     identity: 200,
+                    tokens: 200,
                     failed: 0,
                 },
                 publish_ms: Some(summary(600.0)),
@@ -341,26 +394,83 @@ pub(crate) mod fixtures {
                 node_idle: Some(resident),
                 node_mounted: Some(MountedFootprint {
                     volumes: 1000,
+                    identities: 1,
                     objects: 10,
                     publish_wall_ms: 9000.0,
                     requests: RequestCounts::default(),
                     resident,
                     publish_ms_while_mounted: Some(summary(12.0)),
                 }),
+                node_mounted_distinct: Some(MountedFootprint {
+                    volumes: 1000,
+                    identities: 1000,
+                    objects: 10,
+                    publish_wall_ms: 12000.0,
+                    requests: RequestCounts::default(),
+                    resident: Resident {
+                        rss_kib: 32 * 1024,
+                        hwm_kib: 36 * 1024,
+                    },
+                    publish_ms_while_mounted: None,
+                }),
+                node_after_identities: Some(IdentityChurn {
+                    identities: 1000,
+                    objects: 10,
+                    concurrency: 16,
+                    wall_ms: 8000.0,
+                    failed: 0,
+                    requests: RequestCounts {
+                        vault: 10_000,
+                        challenges: 0,
+                        identity: 1000,
+                        tokens: 1000,
+                        failed: 0,
+                    },
+                    before: Resident {
+                        rss_kib: 14 * 1024,
+                        hwm_kib: 14 * 1024,
+                    },
+                    after: resident,
+                }),
                 provider_idle: Some(resident),
                 provider_after: None,
             },
-            rotation: Some(RotationFigure {
-                poll_interval_secs: 10,
-                volumes: 1000,
-                objects: 10,
-                failed: 0,
-                requests: RequestCounts {
-                    vault: 10_000,
-                    ..RequestCounts::default()
+            rotation: vec![
+                RotationFigure {
+                    poll_interval_secs: 10,
+                    volumes: 1000,
+                    identities: 1,
+                    objects: 10,
+                    added_latency_ms: 20,
+                    concurrency: 16,
+                    failed: 0,
+                    requests: RequestCounts {
+                        vault: 10,
+                        ..RequestCounts::default()
+                    },
+                    wall_ms: 5000.0,
+                    republish_ms: Some(summary(40.0)),
+                    node_resident: Some(resident),
+                    peak_of_round: true,
                 },
-                wall_ms: 5000.0,
-            }),
+                RotationFigure {
+                    poll_interval_secs: 10,
+                    volumes: 1000,
+                    identities: 1000,
+                    objects: 10,
+                    added_latency_ms: 20,
+                    concurrency: 16,
+                    failed: 0,
+                    requests: RequestCounts {
+                        vault: 10_000,
+                        ..RequestCounts::default()
+                    },
+                    wall_ms: 6000.0,
+                    republish_ms: None,
+                    node_resident: None,
+                    peak_of_round: false,
+                },
+            ],
             notes: vec!["a note".into()],
         }
     }

@@ -1,7 +1,7 @@
 //! What the dev vault was asked: its request counters (route template, status, identity, count —
 //! read from [`keyvol_devvault::observe::Counters::snapshot`]) folded into the four numbers the
 //! benchmarks report — Key Vault requests, of which 401 challenges, identity-endpoint requests
-//! (Entra ID token and discovery, IMDS, NMI), and failures.
+//! (Entra ID token and discovery, IMDS, NMI), of which token requests, and failures.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,6 +31,13 @@ pub fn service_of(route: &str) -> Service {
     }
 }
 
+/// Whether an identity route is a token request (Entra ID's v1 and v2 token endpoints, IMDS,
+/// NMI) rather than discovery.
+pub fn is_token(route: &str) -> bool {
+    let path = route.split_once(' ').map_or(route, |(_, p)| p);
+    service_of(route) == Service::Identity && path.trim_end_matches('/').ends_with("/token")
+}
+
 /// Requests counted over one measurement.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestCounts {
@@ -40,6 +47,9 @@ pub struct RequestCounts {
     pub challenges: u64,
     /// Identity-endpoint requests (token, discovery, IMDS, NMI).
     pub identity: u64,
+    /// Of `identity`, token requests (the rest is discovery).
+    #[serde(default)]
+    pub tokens: u64,
     /// Requests that failed (status ≥ 400 other than a vault challenge, or a dropped
     /// connection); none are expected, as the benchmarks inject latency only.
     pub failed: u64,
@@ -70,6 +80,9 @@ impl RequestCounts {
             match service {
                 Service::Vault => counts.vault += n,
                 Service::Identity => counts.identity += n,
+            }
+            if is_token(route) {
+                counts.tokens += n;
             }
             if service == Service::Vault && status == 401 {
                 counts.challenges += n;
@@ -139,6 +152,19 @@ mod tests {
             Service::Identity
         );
         assert_eq!(service_of("GET /host/token/"), Service::Identity);
+        for token in [
+            "POST /{tenant}/oauth2/v2.0/token",
+            "POST /{tenant}/oauth2/token",
+            "GET /metadata/identity/oauth2/token",
+            "GET /host/token/",
+        ] {
+            assert!(is_token(token), "{token}");
+        }
+        assert!(!is_token("GET /common/discovery/instance"));
+        assert!(
+            !is_token("GET /secrets/token"),
+            "a secret named token is a vault route"
+        );
         assert_eq!(
             service_of("GET /common/discovery/instance"),
             Service::Identity
@@ -157,6 +183,7 @@ mod tests {
                 {"route": "GET /secrets/{name}", "status": 401, "identity": "-", "count": 1},
                 {"route": "GET /secrets/{name}", "status": 200, "identity": "sp", "count": 10},
                 {"route": "POST /{tenant}/oauth2/v2.0/token", "status": 200, "identity": "-", "count": 1},
+                {"route": "GET /{tenant}/v2.0/.well-known/openid-configuration", "status": 200, "identity": "-", "count": 1},
                 {"route": "GET /secrets/{name}", "status": 429, "identity": "sp", "count": 3},
                 {"route": "GET /secrets/{name}", "status": 0, "identity": "-", "count": 1},
                 {"route": "bad row"},
@@ -168,11 +195,12 @@ mod tests {
             RequestCounts {
                 vault: 15,
                 challenges: 1,
-                identity: 1,
+                identity: 2,
+                tokens: 1,
                 failed: 4
             }
         );
-        assert_eq!(c.total(), 16);
+        assert_eq!(c.total(), 17);
         assert_eq!(
             RequestCounts::from_snapshot(&json!({})),
             RequestCounts::default()
@@ -185,6 +213,7 @@ mod tests {
             vault: 11,
             challenges: 1,
             identity: 1,
+            tokens: 1,
             failed: 0,
         };
         let b = RequestCounts {

@@ -16,6 +16,9 @@ use crate::kubelet::Volume;
 use crate::requests::RequestCounts;
 use crate::workload::{self, IdentityPool};
 
+/// The directory of kubelet-style pod directories, below the run's directory.
+pub const PODS_DIR: &str = "pods";
+
 /// The running stand-ins.
 pub struct Rig {
     keyvol: PathBuf,
@@ -105,7 +108,7 @@ impl Rig {
 
     /// Where kubelet-style pod directories go.
     pub fn pods_dir(&self) -> PathBuf {
-        self.dir.join("pods")
+        self.dir.join(PODS_DIR)
     }
 
     /// A volume no one has published, for the class with `objects` objects.

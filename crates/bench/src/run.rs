@@ -3,8 +3,10 @@
 //!
 //! Phases: (1) a fresh `keyvol node` — its idle memory, then (as root) its latency figures;
 //! (2) a fresh `keyvol provider` — idle memory, latency figures, memory after; (3, root) one
-//! burst per added latency and identity mode, each on a fresh node; (4, root) a fresh node with
-//! many volumes mounted, and one rotation round. Everything runs in a [`Workspace`] that unmounts
+//! burst per size, added latency and identity mode, each on a fresh node; (4, root) a fresh node
+//! with many volumes of one identity mounted, and one rotation round; (5, root) a fresh node that
+//! many identities come and go on; (6, root) rotation at scale: a fresh node with many volumes
+//! of one identity each, and one rotation round. Everything runs in a [`Workspace`] that unmounts
 //! whatever is left when the run ends, however it ends.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::burst::{self, Burst};
 use crate::driver::Driver;
 use crate::error::BenchError;
-use crate::footprint;
 use crate::latency::{self, Plan, Via};
 use crate::machine::{CpuSnapshot, Machine};
 use crate::report::{
@@ -22,12 +23,17 @@ use crate::report::{
 use crate::rig::Rig;
 use crate::workspace::Workspace;
 use crate::{chart, markdown};
+use crate::{churn, footprint};
 
 /// How long a freshly started daemon is left alone before its idle memory is read.
 const SETTLE: Duration = Duration::from_millis(500);
 
 /// Samples of the publish-while-mounted figure (at most).
 const LOADED_SAMPLES: usize = 30;
+
+/// The most volumes in a burst or on one node, and identities in the churn: kubelet's own
+/// limit of pods per node is far below it.
+pub const MAX_VOLUMES: usize = 5000;
 
 /// File names of the outputs.
 pub const JSON_FILE: &str = "benchmarks.json";
@@ -45,13 +51,15 @@ pub struct BenchConfig {
     pub settings: Settings,
     /// A smoke run: any failure fails the run.
     pub smoke: bool,
-    /// Measure a rotation round after the memory figure.
+    /// Measure the rotation rounds: after the memory figure (one identity), and over volumes of
+    /// one identity each.
     pub rotation: bool,
 }
 
 impl BenchConfig {
     /// The published benchmark: 100 samples per figure, 0 and 20 ms, 1/10/50 objects, bursts of
-    /// 200, 1,000 mounted volumes. A few minutes on two cores.
+    /// 200 and 1,000, 1,000 mounted volumes, 1,000 identities coming and going, rotation rounds
+    /// over 1,000 volumes. About ten minutes on two cores.
     pub fn full(keyvol: PathBuf, command: String) -> Self {
         Self {
             keyvol,
@@ -60,12 +68,14 @@ impl BenchConfig {
                 samples: 100,
                 added_latency_ms: vec![0, 20],
                 object_counts: vec![1, 10, 50],
-                burst_volumes: 200,
+                burst_volumes: vec![200, 1000],
                 burst_objects: 10,
                 memory_volumes: 1000,
                 memory_objects: 10,
                 memory_concurrency: 16,
                 burst_runs: 3,
+                churn_identities: 1000,
+                rotation_interval_secs: 10,
             },
             smoke: false,
             rotation: true,
@@ -79,14 +89,16 @@ impl BenchConfig {
             command,
             settings: Settings {
                 samples: 3,
-                added_latency_ms: vec![0, 5],
-                object_counts: vec![1, 3],
-                burst_volumes: 8,
-                burst_objects: 3,
-                memory_volumes: 10,
-                memory_objects: 3,
+                added_latency_ms: vec![0, 20],
+                object_counts: vec![1, 10],
+                burst_volumes: vec![20],
+                burst_objects: 10,
+                memory_volumes: 20,
+                memory_objects: 10,
                 memory_concurrency: 4,
                 burst_runs: 1,
+                churn_identities: 20,
+                rotation_interval_secs: 2,
             },
             smoke: true,
             rotation: true,
@@ -122,6 +134,20 @@ impl BenchConfig {
         if s.memory_concurrency == 0 || s.burst_runs == 0 {
             return bad("concurrency and burst runs must be at least 1");
         }
+        if s.rotation_interval_secs == 0 {
+            return bad("the rotation poll interval must be at least 1 s");
+        }
+        if s.burst_volumes.contains(&0) {
+            return bad("burst sizes must be at least 1");
+        }
+        if s.burst_volumes.iter().any(|&n| n > MAX_VOLUMES)
+            || s.memory_volumes > MAX_VOLUMES
+            || s.churn_identities > MAX_VOLUMES
+        {
+            return Err(BenchError::Settings(format!(
+                "bursts, mounted volumes and identities are at most {MAX_VOLUMES}"
+            )));
+        }
         Ok(())
     }
 
@@ -135,14 +161,39 @@ impl BenchConfig {
         v
     }
 
-    /// Service principals the run hands out: one per cold sample on each path, one per
-    /// distinct-identity burst volume, and a few warm and warm-up identities.
+    /// The added latency of the rotation rounds: the largest the run measures.
+    pub fn rotation_latency_ms(&self) -> u64 {
+        self.settings
+            .added_latency_ms
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Service principals the run hands out: one per cold sample on each path; per burst a
+    /// warm-up and a shared one, and one per volume of a distinct-identity burst; one per volume
+    /// of the distinct-identity rotation round and per churned identity (and its warm-up); and a
+    /// few warm ones.
     pub fn identities_needed(&self) -> usize {
         let s = &self.settings;
         let latencies = s.added_latency_ms.len();
         let cold_per_path = latencies * s.object_counts.len() * s.samples;
-        let bursts = latencies * (s.burst_volumes + 2) * 2 * s.burst_runs;
-        2 * cold_per_path + bursts + 16
+        let bursts: usize =
+            s.burst_volumes.iter().map(|n| n + 4).sum::<usize>() * latencies * s.burst_runs;
+        2 * cold_per_path + bursts + s.memory_volumes + s.churn_identities + 17
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit, as container runtimes
+/// set it for kubelet and the node plugin: a burst of 1,000 publishes holds a connection per
+/// volume in the harness (and the dev vault in it), and the daemons inherit the limit.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
     }
 }
 
@@ -162,11 +213,13 @@ pub async fn run(
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Report, BenchError> {
     config.check()?;
+    raise_open_files_limit();
     let started_at = SystemTime::now();
     let started = Instant::now();
     let mut machine = Machine::probe();
     let cpu_before = CpuSnapshot::take();
     let workspace = Workspace::create()?;
+    let pods_on_tmpfs = workspace.scratch(crate::rig::PODS_DIR)?;
     let rig = Rig::start(
         &config.keyvol,
         workspace.path(),
@@ -188,13 +241,23 @@ pub async fn run(
         provider_latency: Vec::new(),
         bursts: Vec::new(),
         memory: MemoryFigures::default(),
-        rotation: None,
+        rotation: Vec::new(),
         notes: Vec::new(),
     };
+    if machine.root && !pods_on_tmpfs {
+        report.notes.push(
+            "The pod directories could not be put on a tmpfs, so removing them at the end of \
+the run may take minutes on a disk mounted with `discard`."
+                .into(),
+        );
+    }
     let result = phases(config, &rig, machine.root, &mut report, progress).await;
+    progress("stopping the dev vault".into());
     rig.shutdown().await;
+    progress("unmounting and removing the working directory".into());
     let stuck = workspace.sweep();
     drop(workspace);
+    progress("done".into());
     result?;
     if !stuck.is_empty() {
         report.notes.push(format!(
@@ -283,58 +346,109 @@ async fn phases(
         .copied()
         .find(|&n| n != s.burst_objects)
         .unwrap_or(s.memory_objects);
-    for &added in &s.added_latency_ms {
-        for identities in [Identities::Shared, Identities::Distinct] {
-            progress(format!(
-                "burst: {} volumes, {}, +{added} ms",
-                s.burst_volumes,
-                identities.label()
-            ));
-            let figure = burst::run_median(
-                rig,
-                &Burst {
-                    identities,
-                    volumes: s.burst_volumes,
-                    objects: s.burst_objects,
-                    warm_up_objects,
-                    added_latency_ms: added,
-                },
-                s.burst_runs,
-            )
-            .await?;
-            progress(format!(
-                "  {:.0} ms, {} ok, {} errors, {} requests",
-                figure.wall_ms,
-                figure.succeeded,
-                figure.failed,
-                figure.requests.total()
-            ));
-            report.bursts.push(figure);
+    for &volumes in &s.burst_volumes {
+        for &added in &s.added_latency_ms {
+            for identities in [Identities::Shared, Identities::Distinct] {
+                progress(format!(
+                    "burst: {volumes} volumes, {}, +{added} ms",
+                    identities.label()
+                ));
+                let figure = burst::run_median(
+                    rig,
+                    &Burst {
+                        identities,
+                        volumes,
+                        objects: s.burst_objects,
+                        warm_up_objects,
+                        added_latency_ms: added,
+                    },
+                    s.burst_runs,
+                )
+                .await?;
+                progress(format!(
+                    "  {:.0} ms, {} ok, {} errors, {} refused connects, {} requests",
+                    figure.wall_ms,
+                    figure.succeeded,
+                    figure.failed,
+                    figure.refused_connects,
+                    figure.requests.total()
+                ));
+                report.bursts.push(figure);
+            }
         }
     }
 
-    progress(format!(
-        "keyvol node: memory with {} volumes mounted{}",
-        s.memory_volumes,
-        if config.rotation {
-            ", then one rotation round"
-        } else {
-            ""
+    let rotation_latency_ms = config.rotation.then(|| config.rotation_latency_ms());
+    for identities in [Identities::Shared, Identities::Distinct] {
+        // The distinct-identity node is there for its rotation round.
+        if identities == Identities::Distinct && rotation_latency_ms.is_none() {
+            continue;
         }
-    ));
-    let (mounted, rotation) = footprint::run(
-        rig,
-        &footprint::Plan {
-            volumes: s.memory_volumes,
-            objects: s.memory_objects,
-            concurrency: s.memory_concurrency,
-            rotation: config.rotation,
-            loaded_samples: s.samples.min(LOADED_SAMPLES),
-        },
-    )
-    .await?;
-    report.memory.node_mounted = Some(mounted);
-    report.rotation = rotation;
+        progress(format!(
+            "keyvol node: {} volumes mounted, {}{}",
+            s.memory_volumes,
+            identities.label(),
+            match rotation_latency_ms {
+                Some(ms) => format!(", then one rotation round at +{ms} ms"),
+                None => String::new(),
+            }
+        ));
+        let (mounted, rotation) = footprint::run(
+            rig,
+            &footprint::Plan {
+                volumes: s.memory_volumes,
+                identities,
+                objects: s.memory_objects,
+                concurrency: s.memory_concurrency,
+                rotation_latency_ms,
+                poll_interval: Duration::from_secs(s.rotation_interval_secs),
+                loaded_samples: match identities {
+                    Identities::Shared => s.samples.min(LOADED_SAMPLES),
+                    Identities::Distinct => 0,
+                },
+            },
+        )
+        .await?;
+        progress(format!(
+            "  VmRSS {:.1} MiB mounted{}",
+            crate::resident::mib(mounted.resident.rss_kib),
+            rotation
+                .as_ref()
+                .map(|r| format!(
+                    "; round {:.0} ms, {} vault and {} token requests, {} errors",
+                    r.wall_ms, r.requests.vault, r.requests.tokens, r.failed
+                ))
+                .unwrap_or_default()
+        ));
+        match identities {
+            Identities::Shared => report.memory.node_mounted = Some(mounted),
+            Identities::Distinct => report.memory.node_mounted_distinct = Some(mounted),
+        }
+        report.rotation.extend(rotation);
+        if identities == Identities::Shared {
+            progress(format!(
+                "keyvol node: {} distinct identities come and go, {} at a time",
+                s.churn_identities, s.memory_concurrency
+            ));
+            let churn = churn::run(
+                rig,
+                &churn::Plan {
+                    identities: s.churn_identities,
+                    objects: s.memory_objects,
+                    concurrency: s.memory_concurrency,
+                },
+            )
+            .await?;
+            progress(format!(
+                "  VmRSS {:.1} MiB before, {:.1} MiB after (peak {:.1} MiB), {} errors",
+                crate::resident::mib(churn.before.rss_kib),
+                crate::resident::mib(churn.after.rss_kib),
+                crate::resident::mib(churn.after.hwm_kib),
+                churn.failed
+            ));
+            report.memory.node_after_identities = Some(churn);
+        }
+    }
     Ok(())
 }
 
@@ -386,10 +500,38 @@ pub fn smoke_check(report: &Report) -> Result<(), BenchError> {
             ));
         }
     }
-    if let Some(r) = &report.rotation
-        && r.failed > 0
-    {
-        problems.push(format!("{} republishes failed", r.failed));
+    for b in &report.bursts {
+        if b.refused_connects > 0 {
+            problems.push(format!(
+                "{} refused connects in a burst of {} ({}), with a listen backlog of {}",
+                b.refused_connects,
+                b.volumes,
+                b.identities.label(),
+                keyvol_proto::uds::LISTEN_BACKLOG
+            ));
+        }
+    }
+    for r in &report.rotation {
+        if r.failed > 0 {
+            problems.push(format!(
+                "{} of {} republishes failed (rotation round, {} identities)",
+                r.failed, r.volumes, r.identities
+            ));
+        }
+    }
+    if report.machine.root {
+        let m = &report.memory;
+        if m.node_mounted.is_none() {
+            problems.push("no mounted-memory figure although running as root".to_owned());
+        }
+        match &m.node_after_identities {
+            None => problems.push("no after-identities memory figure".to_owned()),
+            Some(c) if c.failed > 0 => problems.push(format!(
+                "{} of {} identity churn publishes failed",
+                c.failed, c.identities
+            )),
+            Some(_) => {}
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -418,7 +560,21 @@ pub fn render_outputs(report: &Report) -> Result<Vec<(&'static str, String)>, Be
     ])
 }
 
-/// Writes the outputs into `dir` (created if needed); returns their paths.
+/// The most of an earlier `benchmarks.md` read to carry its hand-written sections over.
+const OLD_MARKDOWN_CAP: u64 = 1024 * 1024;
+
+/// The text of `path` up to [`OLD_MARKDOWN_CAP`]; empty when missing or unreadable.
+fn read_capped(path: &Path) -> String {
+    use std::io::Read as _;
+    let mut text = String::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(OLD_MARKDOWN_CAP).read_to_string(&mut text);
+    }
+    text
+}
+
+/// Writes the outputs into `dir` (created if needed), keeping the hand-written sections of an
+/// earlier `benchmarks.md` there; returns their paths.
 pub fn write_outputs(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     std::fs::create_dir_all(dir).map_err(|source| BenchError::Write {
         path: dir.to_path_buf(),
@@ -426,7 +582,15 @@ pub fn write_outputs(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchE
     })?;
     render_outputs(report)?
         .into_iter()
-        .map(|(name, text)| write(dir.join(name), &text))
+        .map(|(name, text)| {
+            let path = dir.join(name);
+            let text = if name == MARKDOWN_FILE {
+                markdown::carry_hand_written(&read_capped(&path), &text)
+            } else {
+                text
+            };
+            write(path, &text)
+        })
         .collect()
 }
 
@@ -467,26 +631,66 @@ mod tests {
                 .to_string()
                 .contains("60001 ms")
         );
-        let mut bad = full;
+        let mut bad = full.clone();
         bad.settings.object_counts = vec![0];
+        assert!(bad.check().is_err());
+        let mut bad = full.clone();
+        bad.settings.burst_volumes = vec![200, 0];
+        assert!(bad.check().is_err());
+        let mut bad = full;
+        bad.settings.churn_identities = MAX_VOLUMES + 1;
         assert!(bad.check().is_err());
     }
 
     #[test]
     fn the_full_run_seeds_enough_identities_for_every_cold_sample() {
         let full = BenchConfig::full("keyvol".into(), String::new());
-        // 2 paths × 2 latencies × 3 counts × 100 samples + 2 latencies × 2 bursts × 202 × 3 runs.
-        assert_eq!(full.identities_needed(), 1200 + 2424 + 16);
+        // 2 paths × 2 latencies × 3 counts × 100 samples; bursts of 200 and 1,000 at 2
+        // latencies, 3 runs each, 4 more per size (warm-up and shared identities of both
+        // modes); 1,000 volumes of one identity each; 1,000 churned identities.
+        assert_eq!(
+            full.identities_needed(),
+            1200 + (204 + 1004) * 2 * 3 + 1000 + 1000 + 17
+        );
         assert_eq!(full.class_sizes(), vec![1, 10, 50]);
+        assert_eq!(full.rotation_latency_ms(), 20);
+        let smoke = BenchConfig::smoke("keyvol".into(), String::new());
+        assert_eq!(smoke.class_sizes(), vec![1, 10], "smoke classes stay few");
     }
 
     #[test]
-    fn the_smoke_check_fails_on_burst_errors_only_when_there_are_some() {
+    fn the_smoke_check_fails_on_burst_errors_and_refused_connects_only_when_there_are_some() {
         let mut r = fixtures::report();
         let err = smoke_check(&r).expect_err("refused").to_string();
         assert!(err.contains("1 of 200 burst publishes failed"), "{err}");
+        assert!(
+            err.contains("72 refused connects in a burst of 200 (distinct identities)"),
+            "{err}"
+        );
         r.bursts[0].failed = 0;
+        r.bursts[0].refused_connects = 0;
         smoke_check(&r).expect("clean");
+        r.rotation[1].failed = 3;
+        let err = smoke_check(&r).expect_err("refused").to_string();
+        assert!(
+            err.contains("3 of 1000 republishes failed (rotation round, 1000 identities)"),
+            "{err}"
+        );
+        r.rotation[1].failed = 0;
+        if let Some(c) = r.memory.node_after_identities.as_mut() {
+            c.failed = 2;
+        }
+        let err = smoke_check(&r).expect_err("refused").to_string();
+        assert!(
+            err.contains("2 of 1000 identity churn publishes failed"),
+            "{err}"
+        );
+        r.memory.node_after_identities = None;
+        let err = smoke_check(&r).expect_err("refused").to_string();
+        assert!(err.contains("no after-identities memory figure"), "{err}");
+        let mut r = fixtures::report();
+        r.bursts[0].failed = 0;
+        r.bursts[0].refused_connects = 0;
         r.provider_latency.clear();
         assert!(smoke_check(&r).is_err());
     }
@@ -515,8 +719,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("docs");
         let r = fixtures::report();
+        std::fs::create_dir_all(&out).expect("dir");
+        std::fs::write(
+            out.join(MARKDOWN_FILE),
+            "# old\n\n## Image\n\n<!-- Written by hand -->\n\nsizes\n\n## Reproduce\n",
+        )
+        .expect("old markdown");
         let paths = write_outputs(&r, &out).expect("write");
         assert_eq!(paths.len(), 3);
+        let md = std::fs::read_to_string(out.join(MARKDOWN_FILE)).expect("md");
+        assert!(md.contains("## Image\n\n<!-- Written by hand -->\n\nsizes\n\n## Reproduce"));
+        assert!(!md.contains("# old"));
         let back: Report =
             serde_json::from_str(&std::fs::read_to_string(out.join(JSON_FILE)).expect("json"))
                 .expect("parse");

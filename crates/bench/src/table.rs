@@ -1,8 +1,11 @@
 //! Tables: a small [`Table`] type rendered as aligned text (the terminal) or as GitHub Markdown
 //! (`benchmarks.md`), and [`report_tables`], the tables every report is shown as.
 
-use crate::report::{Cache, LatencyFigure, Report};
+use crate::markdown::thousands;
+use crate::report::{Cache, LatencyFigure, Report, RotationFigure};
 use crate::resident::{Resident, mib};
+use crate::targets::Target;
+use crate::upstream::UpstreamRound;
 
 /// How a column is aligned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,11 +174,107 @@ fn resident_row(t: &mut Table, process: &str, state: &str, r: &Resident) {
     ]);
 }
 
-/// The tables of a report, in the order they are shown: node latency, provider latency, bursts,
-/// memory, rotation. Empty sections are left out.
+/// The targets and the run's verdict on each.
+pub fn targets_table(targets: &[Target]) -> Table {
+    use Align::*;
+    let mut t = Table::new(
+        "Targets: computed from this run's figures",
+        &[
+            ("figure", Left),
+            ("target", Left),
+            ("measured", Right),
+            ("verdict", Left),
+        ],
+    );
+    for target in targets {
+        t.push(vec![
+            target.figure.clone(),
+            target.limit.clone(),
+            target.measured.clone(),
+            target.verdict.label().to_owned(),
+        ]);
+    }
+    t
+}
+
+fn rotation_row(r: &RotationFigure) -> Vec<String> {
+    vec![
+        "keyvol node (measured)".to_owned(),
+        thousands(r.volumes as u64),
+        thousands(r.identities as u64),
+        r.objects.to_string(),
+        format!("{} ms", r.added_latency_ms),
+        ms(r.wall_ms),
+        r.republish_ms.as_ref().map_or("-".into(), |s| ms(s.p50)),
+        r.failed.to_string(),
+        thousands(r.requests.vault),
+        thousands(r.requests.challenges),
+        thousands(r.requests.tokens),
+        thousands(r.requests.identity),
+        r.node_resident.map_or("-".into(), |r| mib_cell(r.hwm_kib)),
+    ]
+}
+
+/// Upstream's design for the same round: a model, so no wall time, errors or memory.
+fn upstream_rotation_row(volumes: usize, objects: usize, added_latency_ms: u64) -> Vec<String> {
+    let m = UpstreamRound::of(volumes, objects);
+    vec![
+        "upstream's design (model)".to_owned(),
+        thousands(volumes as u64),
+        "any".to_owned(),
+        objects.to_string(),
+        format!("{added_latency_ms} ms"),
+        "-".to_owned(),
+        format!("≥ {}", m.mount.wait_ms(added_latency_ms)),
+        "-".to_owned(),
+        thousands(m.vault()),
+        thousands(m.challenges()),
+        thousands(m.tokens()),
+        thousands(m.identity()),
+        "-".to_owned(),
+    ]
+}
+
+/// Rotation rounds as measured, then upstream's design for each distinct round shape.
+fn rotation_table(rounds: &[RotationFigure]) -> Table {
+    use Align::*;
+    let mut t = Table::new(
+        "Rotation: one republish of every mounted volume after the poll interval",
+        &[
+            ("design", Left),
+            ("volumes", Right),
+            ("identities", Right),
+            ("objects each", Right),
+            ("added latency", Right),
+            ("wall ms", Right),
+            ("republish p50 ms", Right),
+            ("errors", Right),
+            ("vault req", Right),
+            ("of which 401", Right),
+            ("token req", Right),
+            ("identity req", Right),
+            ("node peak MiB", Right),
+        ],
+    );
+    let mut shapes = Vec::new();
+    for r in rounds {
+        t.push(rotation_row(r));
+        let shape = (r.volumes, r.objects, r.added_latency_ms);
+        if !shapes.contains(&shape) {
+            shapes.push(shape);
+        }
+    }
+    for (volumes, objects, added) in shapes {
+        t.push(upstream_rotation_row(volumes, objects, added));
+    }
+    t
+}
+
+/// The tables of a report, in the order they are shown: targets, node latency, provider latency,
+/// bursts, memory, rotation. Empty sections are left out.
 pub fn report_tables(report: &Report) -> Vec<Table> {
     use Align::*;
-    let mut tables = Vec::new();
+    let mut tables = vec![targets_table(&crate::targets::evaluate(report))];
     if !report.node_latency.is_empty() {
         tables.push(latency_table(
             "Mount latency: NodePublishVolume through keyvol node (CSI socket)",
@@ -211,7 +310,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
         );
         for b in &report.bursts {
             t.push(vec![
-                b.volumes.to_string(),
+                thousands(b.volumes as u64),
                 b.objects.to_string(),
                 b.identities.label().to_owned(),
                 format!("{} ms", b.added_latency_ms),
@@ -224,9 +323,9 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 b.succeeded.to_string(),
                 b.failed.to_string(),
                 b.refused_connects.to_string(),
-                b.requests.vault.to_string(),
-                b.requests.challenges.to_string(),
-                b.requests.identity.to_string(),
+                thousands(b.requests.vault),
+                thousands(b.requests.challenges),
+                thousands(b.requests.identity),
                 b.publish_ms.as_ref().map_or("-".into(), |s| ms(s.p50)),
                 b.publish_ms.as_ref().map_or("-".into(), |s| ms(s.p99)),
                 b.node_resident.map_or("-".into(), |r| mib_cell(r.hwm_kib)),
@@ -253,10 +352,33 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
             "keyvol node",
             &format!(
                 "{} volumes mounted ({} objects each)",
-                crate::markdown::thousands(f.volumes as u64),
+                thousands(f.volumes as u64),
                 f.objects
             ),
             &f.resident,
+        );
+    }
+    if let Some(f) = &m.node_mounted_distinct {
+        resident_row(
+            &mut t,
+            "keyvol node",
+            &format!(
+                "{} volumes mounted, one identity each ({} objects each)",
+                thousands(f.volumes as u64),
+                f.objects
+            ),
+            &f.resident,
+        );
+    }
+    if let Some(c) = &m.node_after_identities {
+        resident_row(
+            &mut t,
+            "keyvol node",
+            &format!(
+                "after {} distinct identities came and went (VmHWM: peak during)",
+                thousands(c.identities as u64)
+            ),
+            &c.after,
         );
     }
     for b in &report.bursts {
@@ -266,7 +388,7 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
                 "keyvol node",
                 &format!(
                     "after a burst of {} ({}, {} ms)",
-                    b.volumes,
+                    thousands(b.volumes as u64),
                     b.identities.label(),
                     b.added_latency_ms
                 ),
@@ -283,29 +405,8 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
     if !t.rows.is_empty() {
         tables.push(t);
     }
-    if let Some(r) = &report.rotation {
-        let mut t = Table::new(
-            "Rotation: one republish of every mounted volume after the poll interval",
-            &[
-                ("volumes", Right),
-                ("objects each", Right),
-                ("wall ms", Right),
-                ("errors", Right),
-                ("vault req", Right),
-                ("identity req", Right),
-                ("vault req per volume", Right),
-            ],
-        );
-        t.push(vec![
-            r.volumes.to_string(),
-            r.objects.to_string(),
-            ms(r.wall_ms),
-            r.failed.to_string(),
-            r.requests.vault.to_string(),
-            r.requests.identity.to_string(),
-            per_mount(r.requests.vault as f64 / r.volumes.max(1) as f64),
-        ]);
-        tables.push(t);
+    if !report.rotation.is_empty() {
+        tables.push(rotation_table(&report.rotation));
     }
     tables
 }
@@ -347,18 +448,20 @@ mod tests {
     }
 
     #[test]
-    fn a_report_becomes_latency_burst_memory_and_rotation_tables() {
+    fn a_report_becomes_targets_latency_burst_memory_and_rotation_tables() {
         let r = fixtures::report();
         let tables = report_tables(&r);
         let titles: Vec<&str> = tables.iter().map(|t| t.title.as_str()).collect();
-        assert_eq!(titles.len(), 5, "{titles:?}");
-        assert!(titles[0].contains("keyvol node"));
-        assert!(titles[1].contains("keyvol provider"));
-        assert!(titles[2].starts_with("Burst"));
-        assert!(titles[3].starts_with("Memory"));
-        assert!(titles[4].starts_with("Rotation"));
+        assert_eq!(titles.len(), 6, "{titles:?}");
+        assert!(titles[0].starts_with("Targets"));
+        assert!(titles[1].contains("keyvol node"));
+        assert!(titles[2].contains("keyvol provider"));
+        assert!(titles[3].starts_with("Burst"));
+        assert!(titles[4].starts_with("Memory"));
+        assert!(titles[5].starts_with("Rotation"));
+        assert_eq!(tables[0].rows.len(), crate::targets::evaluate(&r).len());
         // 3 object counts × 2 latencies × cold/warm, ordered by latency, objects, cold first.
-        let node = &tables[0];
+        let node = &tables[1];
         assert_eq!(node.rows.len(), 12);
         assert_eq!(node.rows[0][..3], ["1", "0 ms", "cold"]);
         assert_eq!(node.rows[1][..3], ["1", "0 ms", "warm"]);
@@ -367,15 +470,52 @@ mod tests {
             node.rows[0][7], "2",
             "vault requests per cold 1-object mount"
         );
-        let burst = &tables[2].rows[0];
+        let burst = &tables[3].rows[0];
         assert_eq!(burst[2], "distinct identities");
         assert_eq!(burst[5], "1500 / 1234 / 1000");
         assert_eq!(burst[7], "1");
         assert_eq!(burst[8], "72", "refused connects");
-        assert_eq!(tables[4].rows[0][6], "10");
+        assert_eq!(burst[9], "2,200", "vault requests");
+        assert!(
+            tables[4]
+                .rows
+                .iter()
+                .any(|r| r[1] == "after a burst of 200 (distinct identities, 20 ms)")
+        );
+        let memory: Vec<&str> = tables[4].rows.iter().map(|r| r[1].as_str()).collect();
+        assert!(memory.contains(&"1,000 volumes mounted, one identity each (10 objects each)"));
+        let churn = tables[4]
+            .rows
+            .iter()
+            .find(|r| r[1].starts_with("after 1,000 distinct identities came and went"))
+            .expect("churn row");
+        assert_eq!(churn[2..], ["20.0", "24.0"]);
         for t in &tables {
             assert!(t.rows.iter().all(|r| r.len() == t.headers.len()));
         }
+    }
+
+    #[test]
+    fn rotation_rounds_are_shown_beside_one_upstream_model_row_per_shape() {
+        let r = fixtures::report();
+        let t = rotation_table(&r.rotation);
+        // Two measured rounds of the same shape (1,000 volumes, 10 objects, 20 ms): one model.
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(t.rows[0][..3], ["keyvol node (measured)", "1,000", "1"]);
+        assert_eq!(t.rows[0][8], "10", "vault requests of the shared round");
+        assert_eq!(t.rows[0][12], "24.0", "node peak");
+        assert_eq!(t.rows[1][2], "1,000");
+        assert_eq!(t.rows[1][6], "-", "no republish times");
+        let model = &t.rows[2];
+        assert_eq!(model[0], "upstream's design (model)");
+        assert_eq!(model[6], "≥ 280", "14 sequential round trips of 20 ms");
+        assert_eq!(model[8..12], ["11,000", "1,000", "1,000", "3,000"]);
+        assert_eq!(model[12], "-", "a model has no memory figure");
+        let mut other = r.rotation.clone();
+        other[1].added_latency_ms = 0;
+        let t = rotation_table(&other);
+        assert_eq!(t.rows.len(), 4, "two shapes, two model rows");
+        assert_eq!(t.rows[3][6], "≥ 0");
     }
 
     #[test]
@@ -383,10 +523,11 @@ mod tests {
         let mut r = fixtures::report();
         r.node_latency.clear();
         r.bursts.clear();
-        r.rotation = None;
+        r.rotation.clear();
         r.memory = Default::default();
         let tables = report_tables(&r);
-        assert_eq!(tables.len(), 1);
-        assert!(tables[0].title.contains("keyvol provider"));
+        assert_eq!(tables.len(), 2);
+        assert!(tables[0].title.starts_with("Targets"), "always shown");
+        assert!(tables[1].title.contains("keyvol provider"));
     }
 }

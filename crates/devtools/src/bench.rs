@@ -32,19 +32,23 @@ pub struct BenchArgs {
     /// Objects per volume for the latency figures, comma-separated [default: 1,10,50].
     #[arg(long, value_delimiter = ',', value_name = "N,…")]
     pub objects: Option<Vec<usize>>,
-    /// Volumes per burst [default: 200].
-    #[arg(long)]
-    pub burst: Option<usize>,
+    /// Burst sizes: volumes published at once, comma-separated [default: 200,1000; smoke 20].
+    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    pub burst: Option<Vec<usize>>,
     /// Objects per burst volume [default: 10].
     #[arg(long)]
     pub burst_objects: Option<usize>,
     /// Runs of each burst, each on a fresh node; the median run is reported [default: 3; smoke 1].
     #[arg(long)]
     pub burst_runs: Option<usize>,
-    /// Volumes mounted for the memory figure [default: 1000].
+    /// Volumes mounted for the memory figure and the rotation rounds [default: 1000; smoke 20].
     #[arg(long)]
     pub memory_volumes: Option<usize>,
-    /// Skip the rotation round after the memory figure.
+    /// Distinct identities that each publish and unpublish a volume for the
+    /// memory-after-identities figure [default: 1000; smoke 20].
+    #[arg(long)]
+    pub churn_identities: Option<usize>,
+    /// Skip the rotation rounds (one identity, and one identity per volume).
     #[arg(long)]
     pub no_rotation: bool,
 }
@@ -65,8 +69,8 @@ fn config(args: &BenchArgs, keyvol: PathBuf, command: String) -> BenchConfig {
     if let Some(v) = &args.objects {
         s.object_counts.clone_from(v);
     }
-    if let Some(n) = args.burst {
-        s.burst_volumes = n;
+    if let Some(v) = &args.burst {
+        s.burst_volumes.clone_from(v);
     }
     if let Some(n) = args.burst_objects {
         s.burst_objects = n;
@@ -76,6 +80,9 @@ fn config(args: &BenchArgs, keyvol: PathBuf, command: String) -> BenchConfig {
     }
     if let Some(n) = args.memory_volumes {
         s.memory_volumes = n;
+    }
+    if let Some(n) = args.churn_identities {
+        s.churn_identities = n;
     }
     c.rotation = !args.no_rotation;
     c
@@ -111,7 +118,14 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
         .collect::<Vec<_>>()
         .join(" ");
     let config = config(&args, keyvol, command);
-    let progress = |line: String| eprintln!("keyvol-dev bench: {line}");
+    // Seconds since the start on every line: where a run spends its time.
+    let started = std::time::Instant::now();
+    let progress = |line: String| {
+        eprintln!(
+            "keyvol-dev bench: [{:>5.0} s] {line}",
+            started.elapsed().as_secs_f64()
+        );
+    };
     // Ctrl-C drops the run: its guards kill the daemons and unmount every volume.
     let report = tokio::select! {
         r = keyvol_bench::run(&config, &progress) => r.map_err(|e| failure(&e))?,
@@ -160,19 +174,25 @@ mod tests {
             "--samples=7",
             "--latency-ms=0,5,50",
             "--objects=2,4",
-            "--burst=20",
+            "--burst=20,40",
+            "--churn-identities=30",
             "--no-rotation",
         ]);
         let c = config(&cli.args, "keyvol".into(), "keyvol-dev bench".into());
         assert_eq!(c.settings.samples, 7);
         assert_eq!(c.settings.added_latency_ms, vec![0, 5, 50]);
         assert_eq!(c.settings.object_counts, vec![2, 4]);
-        assert_eq!(c.settings.burst_volumes, 20);
+        assert_eq!(c.settings.burst_volumes, vec![20, 40]);
+        assert_eq!(c.settings.churn_identities, 30);
         assert_eq!(c.settings.memory_volumes, 1000);
         assert!(!c.rotation && !c.smoke);
         let smoke = Cli::parse_from(["bench", "--smoke"]);
         let c = config(&smoke.args, "keyvol".into(), String::new());
         assert!(c.smoke);
         assert_eq!(c.settings.samples, 3);
+        assert_eq!(c.settings.burst_volumes, vec![20]);
+        let full = Cli::parse_from(["bench"]);
+        let c = config(&full.args, "keyvol".into(), String::new());
+        assert_eq!(c.settings.burst_volumes, vec![200, 1000]);
     }
 }
