@@ -74,6 +74,24 @@ pub struct KeyVaultObject {
     pub encoding: ObjectEncoding,
     /// `filePermission`, when set.
     pub file_permission: Option<u32>,
+    /// keyvol's own keys (docs/beyond-upstream.md); all empty for an upstream class.
+    pub extensions: ObjectExtensions,
+}
+
+/// What an object says beyond upstream's keys (docs/beyond-upstream.md). Empty (the default)
+/// for every object of an upstream class, which then behaves exactly as upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectExtensions {
+    /// `objectName` holds `*` or `?`: it selects every enabled object of its `objectType` whose
+    /// name matches ([`glob_match`]), each at its newest version, in a file named after it.
+    pub wildcard: bool,
+}
+
+impl KeyVaultObject {
+    /// True when `objectName` is a pattern selecting objects, not a name.
+    pub fn is_wildcard(&self) -> bool {
+        self.extensions.wildcard
+    }
 }
 
 /// Largest `objects` parameter accepted, checked before parsing. Upstream sets no limit; a class
@@ -100,6 +118,43 @@ const MAX_SHOWN: usize = 140;
 pub fn is_object_name(name: &str) -> bool {
     (1..=MAX_OBJECT_NAME).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A wildcard `objectName`: 1 to 127 of Key Vault's name characters, `*` (any run of them)
+/// and `?` (any one), with at least one `*` or `?`.
+pub fn is_object_pattern(pattern: &str) -> bool {
+    (1..=MAX_OBJECT_NAME).contains(&pattern.len())
+        && pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'*' | b'?'))
+        && pattern.contains(['*', '?'])
+}
+
+/// Whether `name` matches the glob `pattern` (`*` any run of characters, `?` any one),
+/// ignoring ASCII case as Key Vault does for names. Linear backtracking: at most
+/// `pattern.len() * name.len()` steps.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    // Where the last `*` was, and where in `name` its match currently ends.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&n[ni])) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            // Let the last `*` take one more character and try again from there.
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
 }
 
 /// A Key Vault object version: empty (the newest) or 32 hexadecimal digits, as the service makes
@@ -202,7 +257,10 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
         };
         let map = parse_item(&field, item_text)?;
         let object = parse_one(&field, &map, &mut parsed.warnings)?;
-        if let Some((other, _)) = files.insert(object.file.to_string(), (i, object.version_history))
+        // A wildcard's files are known once the vault is listed (checked then).
+        if !object.is_wildcard()
+            && let Some((other, _)) =
+                files.insert(object.file.to_string(), (i, object.version_history))
         {
             return Err(invalid(
                 &field,
@@ -224,7 +282,7 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
 /// never listed, so a large N costs nothing here.
 ///
 /// `files` maps each object's file to its index and `objectVersionHistory`.
-fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Result<(), AzureError> {
+pub(crate) fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Result<(), AzureError> {
     for (name, &(i, history)) in files {
         let prefix = format!("{name}/");
         // Files under `name/` are contiguous in the map's order.
@@ -295,7 +353,26 @@ fn parse_one(
     if name.is_empty() {
         return Err(invalid(format!("{field}.objectName"), "is required"));
     }
-    if !is_object_name(&name) {
+    let wildcard = name.contains(['*', '?']);
+    if wildcard {
+        if !is_object_pattern(&name) {
+            return Err(invalid(
+                format!("{field}.objectName"),
+                format!(
+                    "{} is not a Key Vault object name pattern (1 to {MAX_OBJECT_NAME} of 0-9, a-z, A-Z, -, and the wildcards * and ?)",
+                    shown(&name)
+                ),
+            ));
+        }
+        for key in ["objectAlias", "objectVersion", "objectVersionHistory"] {
+            if !get(key).is_empty() {
+                return Err(invalid(
+                    format!("{field}.{key}"),
+                    "is not allowed with a wildcard objectName: each selected object is mounted at its newest version, in a file named after it",
+                ));
+            }
+        }
+    } else if !is_object_name(&name) {
         return Err(invalid(
             format!("{field}.objectName"),
             format!(
@@ -423,6 +500,7 @@ fn parse_one(
         format,
         encoding,
         file_permission,
+        extensions: ObjectExtensions { wildcard },
     })
 }
 
@@ -784,6 +862,109 @@ mod tests {
                 .any(|w| w.contains("objectAliases: unknown key, did you mean objectAlias?")),
             "{:?}",
             parsed.warnings
+        );
+    }
+
+    #[test]
+    fn globs_match_whole_names_ignoring_case() {
+        for (pattern, name, want) in [
+            ("*", "anything", true),
+            ("db-*", "db-", true),
+            ("db-*", "DB-password", true),
+            ("db-*", "db", false),
+            ("db-*", "xdb-a", false),
+            ("*-key", "api-key", true),
+            ("*-key", "api-keys", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("a*b*c", "a-b-b-c", true),
+            ("a*b*c", "a-b-b-d", false),
+            ("**", "", true),
+            ("?", "", false),
+        ] {
+            assert_eq!(glob_match(pattern, name), want, "{pattern} ~ {name}");
+        }
+        // Backtracking stays linear in practice: a hostile pattern against a long name.
+        let started = std::time::Instant::now();
+        assert!(!glob_match(
+            &"*a".repeat(60),
+            &format!("{}b", "a".repeat(126))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn wildcard_entries_are_checked_and_refuse_what_a_selection_cannot_have() {
+        let parsed = parse_objects(&objects(&[
+            "objectName: db-*\nobjectType: secret\nfilePermission: \"0400\"\nobjectEncoding: base64",
+            "objectName: \"*\"\nobjectType: cert",
+            "objectName: \"a?\"\nobjectType: key",
+            "objectName: db-1\nobjectType: secret\nobjectAlias: db-x",
+        ]))
+        .expect("parses");
+        let wild: Vec<bool> = parsed
+            .objects
+            .iter()
+            .map(KeyVaultObject::is_wildcard)
+            .collect();
+        assert_eq!(wild, [true, true, true, false]);
+        assert_eq!(parsed.objects[0].file_permission, Some(0o400));
+        // Two wildcards (and a wildcard and a name) do not clash at parse time: their files
+        // are known once the vault is listed.
+        parse_objects(&objects(&[
+            "objectName: db-*\nobjectType: secret",
+            "objectName: db-*\nobjectType: key",
+            "objectName: \"*\"\nobjectType: secret\nobjectAlias: \"\"",
+        ]))
+        .expect("checked after listing");
+        let cases = [
+            (
+                "objectName: db-*\nobjectType: secret\nobjectAlias: x",
+                "objects[0].objectAlias: is not allowed with a wildcard objectName: each selected object is mounted at its newest version, in a file named after it",
+            ),
+            (
+                "objectName: db-*\nobjectType: secret\nobjectVersion: 0123456789abcdef0123456789abcdef",
+                "objects[0].objectVersion: is not allowed with a wildcard objectName",
+            ),
+            (
+                "objectName: db-*\nobjectType: secret\nobjectVersion: latest",
+                "objects[0].objectVersion: is not allowed with a wildcard objectName",
+            ),
+            (
+                "objectName: db-*\nobjectType: secret\nobjectVersionHistory: 2",
+                "objects[0].objectVersionHistory: is not allowed with a wildcard objectName",
+            ),
+            (
+                "objectName: db_*\nobjectType: secret",
+                "objects[0].objectName: \"db_*\" is not a Key Vault object name pattern (1 to 127 of 0-9, a-z, A-Z, -, and the wildcards * and ?)",
+            ),
+            (
+                "objectName: \"../*\"\nobjectType: secret",
+                "objects[0].objectName: \"../*\" is not a Key Vault object name pattern",
+            ),
+            (
+                "objectName: \"[ab]*\"\nobjectType: secret",
+                "objects[0].objectName: \"[ab]*\" is not a Key Vault object name pattern",
+            ),
+            (
+                "objectName: db-*\nobjectType: secrets",
+                "objects[0].objectType: \"secrets\" is not one of secret, key, cert",
+            ),
+            (
+                "objectName: db-*\nobjectType: key\nobjectEncoding: hex",
+                "objects[0].objectEncoding: is only supported for objectType: secret",
+            ),
+        ];
+        for (item, want) in cases {
+            let err = parse_objects(&objects(&[item]))
+                .expect_err(item)
+                .to_string();
+            assert!(err.starts_with(want), "{item}: {err}");
+        }
+        let long = format!("objectName: {}*\nobjectType: secret", "a".repeat(127));
+        assert!(
+            parse_objects(&objects(&[&long])).is_err(),
+            "127 characters at most"
         );
     }
 

@@ -23,6 +23,9 @@ mod history;
 mod retry;
 mod share;
 mod warmup;
+mod wildcard;
+
+pub use self::wildcard::{DEFAULT_MAX_WILDCARD_OBJECTS, MAX_LISTED_OBJECTS};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -91,6 +94,8 @@ pub struct AzureProviderConfig {
     pub cloud_env_dir: Option<PathBuf>,
     /// Told about every Key Vault request (the `keyvault_request` metric), if anyone listens.
     pub observer: Option<Arc<dyn keyvol_core::RequestObserver>>,
+    /// Most objects one wildcard `objectName` may select (`--azure-max-wildcard-objects`).
+    pub max_wildcard_objects: usize,
 }
 
 impl Default for AzureProviderConfig {
@@ -106,6 +111,7 @@ impl Default for AzureProviderConfig {
             share_window: Duration::ZERO,
             cloud_env_dir: None,
             observer: None,
+            max_wildcard_objects: DEFAULT_MAX_WILDCARD_OBJECTS,
         }
     }
 }
@@ -197,10 +203,13 @@ impl AzureProvider {
             return Ok(MountResponse::default());
         }
         let ctx = self.mount_ctx(request, &params, deadline)?;
+        let indexed: Vec<(usize, KeyVaultObject)> =
+            params.objects.iter().cloned().enumerate().collect();
+        let expanded = wildcard::expand(&ctx, &indexed, self.config.max_wildcard_objects).await?;
         // A client that has not yet learned its vault's challenge would send every concurrent
         // first request unauthenticated and collect one 401 each; the first object of each kind
         // goes alone on a new client, the rest concurrently.
-        let mut objects = params.objects.clone();
+        let mut objects: Vec<KeyVaultObject> = expanded.into_iter().map(|(_, o)| o).collect();
         let mut results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
             Vec::with_capacity(objects.len());
         let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
@@ -315,6 +324,12 @@ impl AzureProvider {
             return Err(AzureError::InvalidParameter {
                 field: format!("objects[{i}].objectVersionHistory"),
                 reason: "is not supported when fetching unformatted bundles".into(),
+            });
+        }
+        if let Some(i) = params.objects.iter().position(KeyVaultObject::is_wildcard) {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].objectName"),
+                reason: "a wildcard is not supported when fetching unformatted bundles".into(),
             });
         }
         if params.objects.is_empty() {
@@ -625,6 +640,19 @@ mod fake_vault_tests {
                 created: Some(c),
             })
             .collect())
+        }
+        async fn list_objects(
+            &self,
+            kind: ObjectType,
+            _: usize,
+        ) -> Result<Vec<crate::keyvault::ObjectInfo>, AzureError> {
+            Ok(match kind {
+                ObjectType::Secret => vec![crate::keyvault::ObjectInfo {
+                    name: "s".into(),
+                    enabled: Some(true),
+                }],
+                _ => Vec::new(),
+            })
         }
     }
 

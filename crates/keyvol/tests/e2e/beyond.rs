@@ -1,0 +1,264 @@
+//! What keyvol does beyond upstream (docs/beyond-upstream.md), through the real binary against
+//! the dev vault: wildcard `objectName`s (listing, enabled objects only, re-listing on every
+//! mount and rotation, the list permission, the per-node cap), and every new key's bad input
+//! refused before any request.
+
+use std::process::Output;
+use std::time::Duration;
+
+use keyvol_node::crd::SecretProviderClassPodStatus;
+
+use crate::util::cluster::{Cluster, spc_object};
+use crate::util::*;
+
+const VAULT: &str = "keyvol-beyond";
+
+/// Secrets `db-a`, `db-b` (disabled), `db-c` and `other`, a certificate `web`; `extra` is
+/// appended to the vault's entry (e.g. access policies).
+fn beyond_seed(extra: &str) -> String {
+    seed(&format!(
+        "  - name: {VAULT}\n{extra}    secrets:\n      - name: db-a\n        value: db-a-value\n      - name: db-b\n        value: db-b-value\n        enabled: false\n      - name: db-c\n        value: db-c-value\n      - name: other\n        value: other-value\n    certificates:\n      - name: web\n"
+    ))
+}
+
+/// Runs `keyvol mount` of `class_text` with `flags`.
+fn mount(vault: &DevVaultProc, target: &Target, class_text: &str, flags: &[&str]) -> Output {
+    let class_file = write(target.dir.path(), "class.yaml", class_text);
+    let creds = creds_file(target.dir.path(), CLIENT_SECRET);
+    run(keyvol()
+        .arg("mount")
+        .arg("--class")
+        .arg(&class_file)
+        .arg("--target")
+        .arg(&target.path)
+        .arg("--secrets-file")
+        .arg(&creds)
+        .args(vault.azure_args())
+        .args(target.backing_args())
+        .args(flags))
+}
+
+/// The last line of stderr: the CLI's error.
+fn last_line(out: &Output) -> String {
+    stderr(out).lines().last().unwrap_or_default().to_owned()
+}
+
+/// The user's files in the target (the writer's `..` entries left out).
+fn files(target: &Target) -> Vec<String> {
+    target
+        .entries()
+        .into_iter()
+        .filter(|e| !e.starts_with(".."))
+        .collect()
+}
+
+#[test]
+fn a_wildcard_mounts_every_enabled_match_and_the_next_mount_lists_again() {
+    let vault = DevVaultProc::start(&beyond_seed(""));
+    let target = Target::new();
+    let text = class(
+        VAULT,
+        &[
+            "objectName: db-*\nobjectType: secret\nfilePermission: \"0440\"",
+            "objectName: other\nobjectType: secret\nobjectAlias: the-other",
+        ],
+    );
+    let out = mount(&vault, &target, &text, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files(&target), ["db-a", "db-c", "the-other"]);
+    assert_eq!(target.read("db-a"), "db-a-value");
+    assert_eq!(target.read("db-c"), "db-c-value");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(target.path.join("db-c"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o440, "the entry's filePermission");
+    let text_out = stdout(&out);
+    for id in ["secret/db-a", "secret/db-c", "secret/other"] {
+        assert!(
+            text_out.contains(&format!("object {id} version ")),
+            "{text_out}"
+        );
+    }
+    assert!(!text_out.contains("db-b"), "{text_out}");
+
+    // Objects created, enabled or disabled since appear and disappear at the next mount.
+    let _ = vault.set_secret(VAULT, "db-new", "db-new-value");
+    vault.set_secret_enabled(VAULT, "db-a", false);
+    vault.set_secret_enabled(VAULT, "db-b", true);
+    let out = mount(&vault, &target, &text, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files(&target), ["db-b", "db-c", "db-new", "the-other"]);
+    assert_eq!(target.read("db-new"), "db-new-value");
+    assert!(!stdout(&out).contains("secret/db-a "), "{}", stdout(&out));
+}
+
+#[test]
+fn a_wildcard_needs_the_list_permission_and_says_so() {
+    let policy = format!(
+        "    accessPolicies:\n      - identity: {CLIENT_ID}\n        secrets: [get]\n        certificates: [get, list]\n"
+    );
+    let vault = DevVaultProc::start(&beyond_seed(&policy));
+    let target = Target::new();
+    // Named objects need only get.
+    let out = mount(
+        &vault,
+        &target,
+        &class(VAULT, &["objectName: db-a\nobjectType: secret"]),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let target = Target::new();
+    let out = mount(
+        &vault,
+        &target,
+        &class(
+            VAULT,
+            &[
+                "objectName: db-a\nobjectType: secret",
+                "objectName: db-*\nobjectType: secret",
+            ],
+        ),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let line = last_line(&out);
+    assert!(
+        line.contains("the list of secrets for objects[1].objectName \"db-*\" in https://keyvol-beyond.vault.azure.net/: forbidden (")
+            && line.contains("a wildcard objectName needs the list permission on secrets"),
+        "{line}"
+    );
+    assert!(!target.is_mounted(), "nothing mounted");
+}
+
+#[test]
+fn a_wildcard_selecting_more_than_the_nodes_cap_fails_naming_the_entry() {
+    let vault = DevVaultProc::start(&beyond_seed(""));
+    let target = Target::new();
+    let text = class(VAULT, &["objectName: \"*\"\nobjectType: secret"]);
+    let out = mount(
+        &vault,
+        &target,
+        &text,
+        &["--azure-max-wildcard-objects", "3"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        last_line(&out).contains("objects[0].objectName: \"*\" selects 4 enabled secrets in https://keyvol-beyond.vault.azure.net/, more than the 3 one entry may select on this node (--azure-max-wildcard-objects); narrow the pattern or split it"),
+        "{}",
+        last_line(&out)
+    );
+    let out = mount(
+        &vault,
+        &target,
+        &text,
+        &["--azure-max-wildcard-objects", "4"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        files(&target),
+        ["db-a", "db-c", "other", "web"],
+        "web: the certificate's secret"
+    );
+    for bad in ["0", "x", "25001"] {
+        let out = mount(
+            &vault,
+            &Target::new(),
+            &text,
+            &["--azure-max-wildcard-objects", bad],
+        );
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn bad_new_keys_fail_before_any_request() {
+    let vault = DevVaultProc::start(&beyond_seed(""));
+    let cases = [
+        (
+            "objectName: db-*\nobjectType: secret\nobjectAlias: x",
+            "objects[0].objectAlias: is not allowed with a wildcard objectName",
+        ),
+        (
+            "objectName: db-*\nobjectType: secret\nobjectVersion: 00112233445566778899aabbccddeeff",
+            "objects[0].objectVersion: is not allowed with a wildcard objectName",
+        ),
+        (
+            "objectName: db-*\nobjectType: secret\nobjectVersionHistory: 3",
+            "objects[0].objectVersionHistory: is not allowed with a wildcard objectName",
+        ),
+        (
+            "objectName: \"db/*\"\nobjectType: secret",
+            "objects[0].objectName: \"db/*\" is not a Key Vault object name pattern",
+        ),
+    ];
+    for (item, want) in cases {
+        let target = Target::new();
+        let out = mount(&vault, &target, &class(VAULT, &[item]), &[]);
+        assert_eq!(out.status.code(), Some(2), "{item}: {}", stderr(&out));
+        let line = last_line(&out);
+        assert!(line.contains(want), "{item}: {line}");
+        assert!(!target.path.exists() || files(&target).is_empty());
+    }
+    assert_eq!(vault.request_count(), 0, "refused before any request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotation_loop_lists_again_and_the_pod_status_follows() {
+    let c = Cluster::start(&["--rotation-loop-interval=1s"]).await;
+    c.fake
+        .insert(&spc_object(
+            "wild",
+            "azure",
+            &["objectName: \"*\"\nobjectType: secret"],
+        ))
+        .expect("class");
+    let target = c.target("wild");
+    let mut node = c.client().await;
+    node.node_publish_volume(publish_request(&target, "wild"))
+        .await
+        .expect("publish");
+    let ids = |status: &SecretProviderClassPodStatus| -> Vec<String> {
+        status.status.objects.iter().map(|o| o.id.clone()).collect()
+    };
+    let status: SecretProviderClassPodStatus = c
+        .fake
+        .get("default", "app-default-wild")
+        .expect("read")
+        .expect("status");
+    assert_eq!(ids(&status), ["secret/api-key", "secret/db-password"]);
+
+    let vault = crate::util::cluster::VAULT;
+    tokio::task::block_in_place(|| {
+        c.vault.set_secret(vault, "created-later", "later-value");
+        c.vault.set_secret_enabled(vault, "api-key", false);
+    });
+    let mut rotated = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if target.join("created-later").exists() && !target.join("api-key").exists() {
+            rotated = true;
+            break;
+        }
+    }
+    assert!(rotated, "the loop listed the vault again");
+    assert_eq!(
+        std::fs::read_to_string(target.join("created-later")).expect("file"),
+        "later-value"
+    );
+    let mut status_ids = Vec::new();
+    for _ in 0..30 {
+        let status: SecretProviderClassPodStatus = c
+            .fake
+            .get("default", "app-default-wild")
+            .expect("read")
+            .expect("status");
+        status_ids = ids(&status);
+        if status_ids == ["secret/created-later", "secret/db-password"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_ids, ["secret/created-later", "secret/db-password"]);
+}
