@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use keyvol_core::RelPath;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::AzureError;
@@ -85,6 +86,20 @@ pub struct ObjectExtensions {
     /// `objectName` holds `*` or `?`: it selects every enabled object of its `objectType` whose
     /// name matches ([`glob_match`]), each at its newest version, in a file named after it.
     pub wildcard: bool,
+    /// `jmesPath`: files holding what JMESPath expressions find in the secret's JSON value.
+    pub jmes_path: Vec<JmesPathFile>,
+}
+
+/// One `jmesPath` entry: an expression over the object's JSON value and the file its result
+/// goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JmesPathFile {
+    /// Where the entry is in the class, for messages: `objects[0].jmesPath[1]`.
+    pub field: String,
+    /// The JMESPath expression (checked with [`crate::jmes::check`]).
+    pub path: String,
+    /// The entry's `objectAlias`.
+    pub file: RelPath,
 }
 
 impl KeyVaultObject {
@@ -195,8 +210,13 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-/// Object keys the upstream provider knows.
-const KNOWN_KEYS: [&str; 8] = [
+/// The object key holding `jmesPath` entries (the AWS provider's name for the same idea).
+const JMES_PATH_KEY: &str = "jmesPath";
+/// Most `jmesPath` entries on one object.
+pub const MAX_JMES_PATHS: usize = 64;
+
+/// Object keys the upstream provider knows, and keyvol's own (docs/beyond-upstream.md).
+const KNOWN_KEYS: [&str; 9] = [
     "objectName",
     "objectAlias",
     "objectType",
@@ -205,6 +225,7 @@ const KNOWN_KEYS: [&str; 8] = [
     "objectFormat",
     "objectEncoding",
     "filePermission",
+    JMES_PATH_KEY,
 ];
 
 /// Parsed objects plus advice about keys that look misspelled.
@@ -247,6 +268,8 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
     };
     let mut parsed = ParsedObjects::default();
     let mut files: BTreeMap<String, (usize, u32)> = BTreeMap::new();
+    // Who writes each file, for messages: `objects[0]` or `objects[0].jmesPath[1]`.
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
         let field = format!("objects[{i}]");
         let Value::String(item_text) = item else {
@@ -255,8 +278,8 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
                 "must be a YAML string (use `- |` and indent the object)",
             ));
         };
-        let map = parse_item(&field, item_text)?;
-        let object = parse_one(&field, &map, &mut parsed.warnings)?;
+        let raw = parse_item(&field, item_text)?;
+        let object = parse_one(&field, &raw, &mut parsed.warnings)?;
         // A wildcard's files are known once the vault is listed (checked then).
         if !object.is_wildcard()
             && let Some((other, _)) =
@@ -265,10 +288,28 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
             return Err(invalid(
                 &field,
                 format!(
-                    "file name {:?} is also used by objects[{other}]; give one of them an objectAlias",
-                    object.file.as_str()
+                    "file name {:?} is also used by {}; give one of them an objectAlias",
+                    object.file.as_str(),
+                    owners
+                        .get(object.file.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| format!("objects[{other}]"))
                 ),
             ));
+        }
+        owners.insert(object.file.to_string(), field.clone());
+        for extracted in &object.extensions.jmes_path {
+            let name = extracted.file.to_string();
+            if files.insert(name.clone(), (i, 0)).is_some() {
+                return Err(invalid(
+                    format!("{}.objectAlias", extracted.field),
+                    format!(
+                        "file name {name:?} is also used by {}",
+                        owners.get(&name).map_or("another entry", String::as_str)
+                    ),
+                ));
+            }
+            owners.insert(name, extracted.field.clone());
         }
         parsed.objects.push(object);
     }
@@ -311,28 +352,124 @@ pub(crate) fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Resul
     Ok(())
 }
 
-/// One item's keys and values. Values are read as the text the class wrote, as upstream's
-/// string fields read them (a version of 32 decimal digits stays itself, not a number).
-fn parse_item(field: &str, text: &str) -> Result<BTreeMap<String, Option<String>>, AzureError> {
+/// One item: its scalar keys with their values read as the text the class wrote (as
+/// upstream's string fields read them: a version of 32 decimal digits stays itself, not a
+/// number), and the entries of `jmesPath`, the one key whose value is a list.
+#[derive(Debug, Default)]
+struct RawItem {
+    scalars: BTreeMap<String, Option<String>>,
+    jmes_path: Option<Vec<BTreeMap<String, Option<String>>>>,
+}
+
+impl<'de> Deserialize<'de> for RawItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = RawItem;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of object keys")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawItem, A::Error> {
+                let mut item = RawItem::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == JMES_PATH_KEY {
+                        item.jmes_path = map.next_value()?;
+                    } else {
+                        let value: Option<String> = map.next_value()?;
+                        item.scalars.insert(key, value);
+                    }
+                }
+                Ok(item)
+            }
+        }
+        deserializer.deserialize_map(ItemVisitor)
+    }
+}
+
+/// One item's keys and values ([`RawItem`]).
+fn parse_item(field: &str, text: &str) -> Result<RawItem, AzureError> {
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-        // Name the key whose value is not a scalar, if that is what failed.
+        // Name the key whose value has the wrong shape, if that is what failed.
         let structured: Option<BTreeMap<String, Value>> =
             serde_saphyr::from_str_with_options(text, yaml_options()).ok();
-        match structured.and_then(|m| {
-            m.into_iter()
-                .find(|(_, v)| matches!(v, Value::Array(_) | Value::Object(_)))
+        let Some(map) = structured else {
+            return invalid(field, yaml_message(&e));
+        };
+        if let Some((key, _)) = map.iter().find(|(k, v)| {
+            k.as_str() != JMES_PATH_KEY && matches!(v, Value::Array(_) | Value::Object(_))
         }) {
-            Some((key, _)) => invalid(format!("{field}.{key}"), "must be a scalar"),
-            None => invalid(field, yaml_message(&e)),
+            return invalid(format!("{field}.{key}"), "must be a scalar");
         }
+        if map.contains_key(JMES_PATH_KEY) {
+            return invalid(
+                format!("{field}.{JMES_PATH_KEY}"),
+                "must be a list of mappings with the scalar keys path and objectAlias",
+            );
+        }
+        invalid(field, yaml_message(&e))
     })
+}
+
+/// The `jmesPath` entries of object `field`, checked: each a valid expression ([`crate::jmes`])
+/// and a valid file name, with no other key.
+fn parse_jmes_paths(
+    field: &str,
+    entries: &[BTreeMap<String, Option<String>>],
+) -> Result<Vec<JmesPathFile>, AzureError> {
+    if entries.len() > MAX_JMES_PATHS {
+        return Err(invalid(
+            format!("{field}.{JMES_PATH_KEY}"),
+            format!(
+                "has {} entries, more than the {MAX_JMES_PATHS} keyvol accepts",
+                entries.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (j, entry) in entries.iter().enumerate() {
+        let at = format!("{field}.{JMES_PATH_KEY}[{j}]");
+        if let Some(key) = entry
+            .keys()
+            .find(|k| !matches!(k.as_str(), "path" | "objectAlias"))
+        {
+            return Err(invalid(
+                format!("{at}.{key}"),
+                "unknown key (an entry takes path and objectAlias)",
+            ));
+        }
+        let get = |key: &str| {
+            entry
+                .get(key)
+                .and_then(Option::as_deref)
+                .unwrap_or("")
+                .trim()
+        };
+        let path = get("path");
+        crate::jmes::check(path).map_err(|e| invalid(format!("{at}.path"), e.to_string()))?;
+        let alias = get("objectAlias");
+        if alias.is_empty() {
+            return Err(invalid(
+                format!("{at}.objectAlias"),
+                "is required: the file the result is written to",
+            ));
+        }
+        let file =
+            RelPath::new(alias).map_err(|e| invalid(format!("{at}.objectAlias"), e.to_string()))?;
+        out.push(JmesPathFile {
+            field: at,
+            path: path.to_owned(),
+            file,
+        });
+    }
+    Ok(out)
 }
 
 fn parse_one(
     field: &str,
-    map: &BTreeMap<String, Option<String>>,
+    raw: &RawItem,
     warnings: &mut Vec<String>,
 ) -> Result<KeyVaultObject, AzureError> {
+    let map = &raw.scalars;
     for key in map.keys() {
         if !KNOWN_KEYS.contains(&key.as_str()) {
             match closest_known(key) {
@@ -491,6 +628,35 @@ fn parse_one(
         ));
     }
 
+    let jmes_path = match &raw.jmes_path {
+        None => Vec::new(),
+        Some(entries) => {
+            let key = format!("{field}.{JMES_PATH_KEY}");
+            if object_type != ObjectType::Secret {
+                return Err(invalid(key, "is only supported for objectType: secret"));
+            }
+            if wildcard {
+                return Err(invalid(
+                    key,
+                    "is not allowed with a wildcard objectName (the files of several objects would share the aliases)",
+                ));
+            }
+            if format == ObjectFormat::Pfx {
+                return Err(invalid(
+                    key,
+                    "is not supported with objectFormat: pfx (the value is not JSON)",
+                ));
+            }
+            if version_history > 1 {
+                return Err(invalid(
+                    key,
+                    "is not supported with objectVersionHistory above 1",
+                ));
+            }
+            parse_jmes_paths(field, entries)?
+        }
+    };
+
     Ok(KeyVaultObject {
         name,
         file,
@@ -500,7 +666,10 @@ fn parse_one(
         format,
         encoding,
         file_permission,
-        extensions: ObjectExtensions { wildcard },
+        extensions: ObjectExtensions {
+            wildcard,
+            jmes_path,
+        },
     })
 }
 
@@ -966,6 +1135,140 @@ mod tests {
             parse_objects(&objects(&[&long])).is_err(),
             "127 characters at most"
         );
+    }
+
+    #[test]
+    fn jmes_path_entries_are_parsed_and_checked_before_any_request() {
+        let parsed = parse_objects(&objects(&[
+            "objectName: db\nobjectType: secret\nobjectVersion: 00000000000000000000000000000002\njmesPath:\n  - path: username\n    objectAlias: creds/user\n  - path: \"{h: host, p: port}\"\n    objectAlias: endpoint.json",
+            "objectName: plain\nobjectType: secret\njmesPath: []",
+        ]))
+        .expect("parses");
+        let db = &parsed.objects[0];
+        assert_eq!(
+            db.version, "00000000000000000000000000000002",
+            "scalars stay text"
+        );
+        let entries: Vec<(&str, &str, &str)> = db
+            .extensions
+            .jmes_path
+            .iter()
+            .map(|e| (e.field.as_str(), e.path.as_str(), e.file.as_str()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("objects[0].jmesPath[0]", "username", "creds/user"),
+                (
+                    "objects[0].jmesPath[1]",
+                    "{h: host, p: port}",
+                    "endpoint.json"
+                ),
+            ]
+        );
+        assert!(parsed.objects[1].extensions.jmes_path.is_empty());
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+
+        let entry = |path: &str, alias: &str| format!("  - path: {path}\n    objectAlias: {alias}");
+        let item = |extra: &str, entries: &[String]| {
+            format!(
+                "objectName: db\nobjectType: secret\n{extra}jmesPath:\n{}",
+                entries.join("\n")
+            )
+        };
+        let cases = [
+            (
+                vec![item("", &[entry("a", "x"), entry("b", "x")])],
+                "objects[0].jmesPath[1].objectAlias: file name \"x\" is also used by objects[0].jmesPath[0]",
+            ),
+            (
+                vec![item("", &[entry("a", "db")])],
+                "objects[0].jmesPath[0].objectAlias: file name \"db\" is also used by objects[0]",
+            ),
+            (
+                vec![item("", &[entry("a", "y")]), "objectName: y\nobjectType: secret".into()],
+                "objects[1]: file name \"y\" is also used by objects[0].jmesPath[0]; give one of them an objectAlias",
+            ),
+            (
+                vec![item("", &[entry("a", "../etc/passwd")])],
+                "objects[0].jmesPath[0].objectAlias: file name must not contain '..'",
+            ),
+            (
+                vec![item("", &[entry("a", "/abs")])],
+                "objects[0].jmesPath[0].objectAlias: file name must be a relative path",
+            ),
+            (
+                vec![item("", &[entry("a", "..data")])],
+                "objects[0].jmesPath[0].objectAlias: file name must not start with '..'",
+            ),
+            (
+                vec![item("", &["  - path: a".into()])],
+                "objects[0].jmesPath[0].objectAlias: is required: the file the result is written to",
+            ),
+            (
+                vec![item("", &["  - objectAlias: a".into()])],
+                "objects[0].jmesPath[0].path: is empty",
+            ),
+            (
+                vec![item("", &[entry("\"a..b\"", "x")])],
+                "objects[0].jmesPath[0].path: is not a JMESPath expression: Parse error: ",
+            ),
+            (
+                vec![item("", &[entry("\"nope(a)\"", "x")])],
+                "objects[0].jmesPath[0].path: calls nope(), which is not a JMESPath function",
+            ),
+            (
+                vec![item("", &["  - path: a\n    objectAlias: x\n    alias: y".into()])],
+                "objects[0].jmesPath[0].alias: unknown key (an entry takes path and objectAlias)",
+            ),
+            (
+                vec!["objectName: db\nobjectType: secret\njmesPath: username".into()],
+                "objects[0].jmesPath: must be a list of mappings with the scalar keys path and objectAlias",
+            ),
+            (
+                vec!["objectName: db\nobjectType: secret\njmesPath:\n  - a\n  - b".into()],
+                "objects[0].jmesPath: must be a list of mappings",
+            ),
+            (
+                vec![item("", &["  - path: [a]\n    objectAlias: x".into()])],
+                "objects[0].jmesPath: must be a list of mappings",
+            ),
+            (
+                vec!["objectName: db\nobjectType: key\njmesPath:\n  - path: a\n    objectAlias: x".into()],
+                "objects[0].jmesPath: is only supported for objectType: secret",
+            ),
+            (
+                vec!["objectName: db-*\nobjectType: secret\njmesPath:\n  - path: a\n    objectAlias: x".into()],
+                "objects[0].jmesPath: is not allowed with a wildcard objectName",
+            ),
+            (
+                vec![item("objectFormat: pfx\n", &[entry("a", "x")])],
+                "objects[0].jmesPath: is not supported with objectFormat: pfx",
+            ),
+            (
+                vec![item("objectVersionHistory: 2\n", &[entry("a", "x")])],
+                "objects[0].jmesPath: is not supported with objectVersionHistory above 1",
+            ),
+            (
+                vec![item("", &(0..65).map(|n| entry("a", &format!("f{n}"))).collect::<Vec<_>>())],
+                "objects[0].jmesPath: has 65 entries, more than the 64 keyvol accepts",
+            ),
+            (
+                vec![item("", &[entry("a", "x/y")]), "objectName: x\nobjectType: secret".into()],
+                "objects[0]: file name \"x/y\" would need \"x\" (objects[1]) to be a directory",
+            ),
+        ];
+        for (items, want) in cases {
+            let items: Vec<&str> = items.iter().map(String::as_str).collect();
+            let err = parse_objects(&objects(&items)).expect_err(want).to_string();
+            assert!(err.starts_with(want), "want {want}\n got {err}");
+        }
+        // The path is shown as written, never a value: there is none yet.
+        let long = "a.".repeat(200) + "a";
+        let err = parse_objects(&objects(&[&item("", &[entry(&long, "x")])]))
+            .expect_err("long")
+            .to_string();
+        assert!(err.contains("longer than the 256 bytes"), "{err}");
     }
 
     #[test]

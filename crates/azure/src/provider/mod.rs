@@ -326,6 +326,16 @@ impl AzureProvider {
                 reason: "is not supported when fetching unformatted bundles".into(),
             });
         }
+        if let Some(i) = params
+            .objects
+            .iter()
+            .position(|o| !o.extensions.jmes_path.is_empty())
+        {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].jmesPath"),
+                reason: "is not supported when fetching unformatted bundles".into(),
+            });
+        }
         if let Some(i) = params.objects.iter().position(KeyVaultObject::is_wildcard) {
             return Err(AzureError::InvalidParameter {
                 field: format!("objects[{i}].objectName"),
@@ -363,6 +373,11 @@ async fn fetch_object(
     if object.version_history <= 1 {
         let fetched = fetch_version(ctx, object.object_type, &object.name, &object.version).await?;
         push_files(ctx, object, &object.file, &fetched, &mut files)?;
+        if let Some(own) = files.iter().find(|f| f.path == object.file) {
+            let mode = own.mode;
+            let extracted = crate::jmes::files(object, own.contents.expose(), mode)?;
+            files.extend(extracted);
+        }
         versions.push(ObjectVersion {
             id: format!("{kind}/{}", object.name),
             version: fetched_version(&fetched).to_owned(),

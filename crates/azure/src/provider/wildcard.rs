@@ -177,6 +177,17 @@ fn check_files(objects: &[(usize, KeyVaultObject)]) -> Result<(), AzureError> {
                 ),
             });
         }
+        for extracted in &object.extensions.jmes_path {
+            if files.insert(extracted.file.to_string(), (*i, 0)).is_some() {
+                return Err(AzureError::InvalidParameter {
+                    field: format!("{}.objectAlias", extracted.field),
+                    reason: format!(
+                        "file name {:?} is also written for an object a wildcard selects",
+                        extracted.file.as_str()
+                    ),
+                });
+            }
+        }
     }
     check_directories(&files)
 }

@@ -262,3 +262,137 @@ async fn the_rotation_loop_lists_again_and_the_pod_status_follows() {
     }
     assert_eq!(status_ids, ["secret/created-later", "secret/db-password"]);
 }
+
+/// A JSON secret `conn`, a plain-text secret `plain`, and a base64-encoded JSON secret `b64`.
+fn json_seed() -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(r#"{"token":"tok-value"}"#);
+    seed(&format!(
+        "  - name: {VAULT}\n    secrets:\n      - name: conn\n        value: '{{\"username\":\"app-user\",\"password\":\"pw-value\",\"port\":5432,\"hosts\":[\"h1\",\"h2\"],\"none\":null}}'\n      - name: plain\n        value: plain-text-value\n      - name: b64\n        value: {b64}\n"
+    ))
+}
+
+#[test]
+fn json_fields_are_extracted_into_files_of_their_own() {
+    let vault = DevVaultProc::start(&json_seed());
+    let target = Target::new();
+    let text = class(
+        VAULT,
+        &[
+            "objectName: conn\nobjectType: secret\nfilePermission: \"0400\"\njmesPath:\n  - path: username\n    objectAlias: db/user\n  - path: password\n    objectAlias: db/password\n  - path: port\n    objectAlias: db/port\n  - path: hosts\n    objectAlias: db/hosts.json\n  - path: \"{u: username, first: hosts[0]}\"\n    objectAlias: db/summary.json\n  - path: \"join(',', hosts)\"\n    objectAlias: db/hosts.txt",
+            "objectName: b64\nobjectType: secret\nobjectEncoding: base64\njmesPath:\n  - path: token\n    objectAlias: token",
+        ],
+    );
+    let out = mount(&vault, &target, &text, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files(&target), ["b64", "conn", "db", "token"]);
+    assert!(
+        target
+            .read("conn")
+            .starts_with("{\"username\":\"app-user\""),
+        "the object's own file as usual"
+    );
+    for (file, want) in [
+        ("db/user", "app-user"),
+        ("db/password", "pw-value"),
+        ("db/port", "5432"),
+        ("db/hosts.json", r#"["h1","h2"]"#),
+        ("db/summary.json", r#"{"first":"h1","u":"app-user"}"#),
+        ("db/hosts.txt", "h1,h2"),
+        ("token", "tok-value"),
+    ] {
+        assert_eq!(target.read(file), want, "{file}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(target.path.join("db/password"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o400, "the object's filePermission");
+    for secret in ["app-user", "pw-value", "tok-value"] {
+        assert!(!stdout(&out).contains(secret) && !stderr(&out).contains(secret));
+    }
+}
+
+#[test]
+fn json_extraction_failures_name_the_entry_and_path_never_the_value() {
+    let vault = DevVaultProc::start(&json_seed());
+    let cases = [
+        (
+            "objectName: plain\nobjectType: secret\njmesPath:\n  - path: a\n    objectAlias: x",
+            "failed to convert secret/plain: objects[1].jmesPath[0].path \"a\": the value is not JSON",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\nobjectAlias: c2\njmesPath:\n  - path: username\n    objectAlias: u\n  - path: none\n    objectAlias: x",
+            "failed to convert secret/conn: objects[1].jmesPath[1].path \"none\": matches nothing in the value (the result is null)",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\nobjectAlias: c2\njmesPath:\n  - path: missing.field\n    objectAlias: x",
+            "objects[1].jmesPath[0].path \"missing.field\": matches nothing",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\nobjectAlias: c2\njmesPath:\n  - path: length(port)\n    objectAlias: x",
+            "objects[1].jmesPath[0].path \"length(port)\": failed: Runtime error: ",
+        ),
+    ];
+    for (item, want) in cases {
+        let target = Target::new();
+        let text = class(VAULT, &["objectName: conn\nobjectType: secret", item]);
+        let out = mount(&vault, &target, &text, &[]);
+        assert_eq!(out.status.code(), Some(1), "{item}: {}", stderr(&out));
+        let line = last_line(&out);
+        assert!(line.contains(want), "{item}: {line}");
+        for secret in ["app-user", "pw-value", "plain-text-value", "5432", "h1"] {
+            assert!(
+                !stderr(&out).contains(secret),
+                "{secret} in {}",
+                stderr(&out)
+            );
+        }
+        assert!(!target.is_mounted(), "all or nothing");
+        assert!(!target.path.join("conn").exists());
+    }
+}
+
+#[test]
+fn bad_jmes_path_entries_fail_before_any_request() {
+    let vault = DevVaultProc::start(&json_seed());
+    let cases = [
+        (
+            "objectName: conn\nobjectType: secret\njmesPath:\n  - path: a..b\n    objectAlias: x",
+            "objects[0].jmesPath[0].path: is not a JMESPath expression: Parse error:",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\njmesPath:\n  - path: a\n    objectAlias: x\n  - path: b\n    objectAlias: x",
+            "objects[0].jmesPath[1].objectAlias: file name \"x\" is also used by objects[0].jmesPath[0]",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\njmesPath:\n  - path: a\n    objectAlias: ../../etc/x",
+            "objects[0].jmesPath[0].objectAlias: file name must not contain '..'",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\njmesPath:\n  - path: a",
+            "objects[0].jmesPath[0].objectAlias: is required",
+        ),
+        (
+            "objectName: conn\nobjectType: cert\njmesPath:\n  - path: a\n    objectAlias: x",
+            "objects[0].jmesPath: is only supported for objectType: secret",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\njmesPath: username",
+            "objects[0].jmesPath: must be a list of mappings",
+        ),
+        (
+            "objectName: conn\nobjectType: secret\njmesPath:\n  - path: \"to_string(to_string(to_string(@)))\"\n    objectAlias: x",
+            "objects[0].jmesPath[0].path: could produce a result up to 216 times the size of the value",
+        ),
+    ];
+    for (item, want) in cases {
+        let target = Target::new();
+        let out = mount(&vault, &target, &class(VAULT, &[item]), &[]);
+        assert_eq!(out.status.code(), Some(2), "{item}: {}", stderr(&out));
+        let line = last_line(&out);
+        assert!(line.contains(want), "{item}: {line}");
+    }
+    assert_eq!(vault.request_count(), 0, "refused before any request");
+}
