@@ -88,6 +88,12 @@ pub struct ObjectExtensions {
     pub wildcard: bool,
     /// `jmesPath`: files holding what JMESPath expressions find in the secret's JSON value.
     pub jmes_path: Vec<JmesPathFile>,
+    /// The object's own `keyvaultName`: the vault it is fetched from instead of the class's
+    /// (with the class's identity).
+    pub vault: Option<String>,
+    /// The object's own `tenantId` (or `tenantID`), for a vault in another tenant; only with
+    /// its own `keyvaultName`.
+    pub tenant: Option<String>,
 }
 
 /// One `jmesPath` entry: an expression over the object's JSON value and the file its result
@@ -172,6 +178,23 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&b| b == b'*')
 }
 
+/// A vault name as Key Vault allows it (and upstream checks the class's): 3 to 24 of
+/// `0-9`, `a-z`, `A-Z` and `-`.
+pub fn is_vault_name(name: &str) -> bool {
+    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A tenant as an object may name it: a GUID or a domain (`contoso.onmicrosoft.com`), 1 to 64
+/// of `0-9`, `a-z`, `A-Z`, `-` and `.` — nothing that could change the token endpoint's path.
+pub fn is_tenant(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !tenant.starts_with('.')
+        && !tenant.contains("..")
+}
+
 /// A Key Vault object version: empty (the newest) or 32 hexadecimal digits, as the service makes
 /// them.
 pub fn is_object_version(version: &str) -> bool {
@@ -216,7 +239,7 @@ const JMES_PATH_KEY: &str = "jmesPath";
 pub const MAX_JMES_PATHS: usize = 64;
 
 /// Object keys the upstream provider knows, and keyvol's own (docs/beyond-upstream.md).
-const KNOWN_KEYS: [&str; 9] = [
+const KNOWN_KEYS: [&str; 12] = [
     "objectName",
     "objectAlias",
     "objectType",
@@ -226,6 +249,9 @@ const KNOWN_KEYS: [&str; 9] = [
     "objectEncoding",
     "filePermission",
     JMES_PATH_KEY,
+    "keyvaultName",
+    "tenantId",
+    "tenantID",
 ];
 
 /// Parsed objects plus advice about keys that look misspelled.
@@ -657,6 +683,44 @@ fn parse_one(
         }
     };
 
+    let vault_text = get("keyvaultName");
+    let vault = if vault_text.is_empty() {
+        None
+    } else if is_vault_name(&vault_text) {
+        Some(vault_text)
+    } else {
+        return Err(invalid(
+            format!("{field}.keyvaultName"),
+            format!(
+                "{} is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)",
+                shown(&vault_text)
+            ),
+        ));
+    };
+    // `tenantID` wins over `tenantId`, as for the class.
+    let (tenant_key, tenant_text) = match get("tenantID") {
+        t if t.is_empty() => ("tenantId", get("tenantId")),
+        t => ("tenantID", t),
+    };
+    let tenant = if tenant_text.is_empty() {
+        None
+    } else if vault.is_none() {
+        return Err(invalid(
+            format!("{field}.{tenant_key}"),
+            "is only allowed with the object's own keyvaultName (the tenant of that vault)",
+        ));
+    } else if is_tenant(&tenant_text) {
+        Some(tenant_text)
+    } else {
+        return Err(invalid(
+            format!("{field}.{tenant_key}"),
+            format!(
+                "{} is not a tenant (a GUID or a domain: 1 to 64 of 0-9, a-z, A-Z, - and .)",
+                shown(&tenant_text)
+            ),
+        ));
+    };
+
     Ok(KeyVaultObject {
         name,
         file,
@@ -669,6 +733,8 @@ fn parse_one(
         extensions: ObjectExtensions {
             wildcard,
             jmes_path,
+            vault,
+            tenant,
         },
     })
 }
@@ -1269,6 +1335,90 @@ mod tests {
             .expect_err("long")
             .to_string();
         assert!(err.contains("longer than the 256 bytes"), "{err}");
+    }
+
+    #[test]
+    fn an_objects_own_vault_and_tenant_are_checked() {
+        let parsed = parse_objects(&objects(&[
+            "objectName: a\nobjectType: secret\nkeyvaultName: kv-2",
+            "objectName: b\nobjectType: secret\nkeyvaultName: kv-3\ntenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "objectName: c\nobjectType: secret\nkeyvaultName: kv-4\ntenantId: t-old\ntenantID: contoso.onmicrosoft.com",
+            "objectName: d\nobjectType: secret",
+        ]))
+        .expect("parses");
+        let got: Vec<(Option<&str>, Option<&str>)> = parsed
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o.extensions.vault.as_deref(),
+                    o.extensions.tenant.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("kv-2"), None),
+                (Some("kv-3"), Some("72f988bf-86f1-41af-91ab-2d7cd011db47")),
+                (Some("kv-4"), Some("contoso.onmicrosoft.com")),
+                (None, None)
+            ]
+        );
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let cases = [
+            (
+                "keyvaultName: a_b",
+                "objects[0].keyvaultName: \"a_b\" is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)",
+            ),
+            (
+                "keyvaultName: kv",
+                "objects[0].keyvaultName: \"kv\" is not a vault name",
+            ),
+            (
+                "keyvaultName: evil.example.com/x",
+                "objects[0].keyvaultName: \"evil.example.com/x\" is not a vault name",
+            ),
+            (
+                "keyvaultName: a-very-long-vault-name-xyz",
+                "objects[0].keyvaultName: \"a-very-long-vault-name-xyz\" is not a vault name",
+            ),
+            (
+                "tenantId: t-2",
+                "objects[0].tenantId: is only allowed with the object's own keyvaultName",
+            ),
+            (
+                "keyvaultName: kv-2\ntenantId: ../../x",
+                "objects[0].tenantId: \"../../x\" is not a tenant (a GUID or a domain: 1 to 64 of 0-9, a-z, A-Z, - and .)",
+            ),
+            (
+                "keyvaultName: kv-2\ntenantID: \"t/oauth2\"",
+                "objects[0].tenantID: \"t/oauth2\" is not a tenant",
+            ),
+            (
+                "keyvaultName: [kv-2]",
+                "objects[0].keyvaultName: must be a scalar",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = parse_objects(&objects(&[&format!(
+                "objectName: a\nobjectType: secret\n{extra}"
+            )]))
+            .expect_err(extra)
+            .to_string();
+            assert!(err.starts_with(want), "{extra}: {err}");
+        }
+        // Two vaults' objects still write distinct files.
+        let err = parse_objects(&objects(&[
+            "objectName: db\nobjectType: secret",
+            "objectName: db\nobjectType: secret\nkeyvaultName: kv-2",
+        ]))
+        .expect_err("same file")
+        .to_string();
+        assert_eq!(
+            err,
+            "objects[1]: file name \"db\" is also used by objects[0]; give one of them an objectAlias"
+        );
     }
 
     #[test]

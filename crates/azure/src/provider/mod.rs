@@ -8,7 +8,10 @@
 //! flight (`coalesce`), or from the vault with deadline-aware retries (`retry`) behind per-vault
 //! throttle gates (`gate`); `history` picks the versions of `objectVersionHistory`; `warmup`
 //! tracks which kinds a client has learned its vault's challenge for; `context` holds the
-//! process-wide state and one mount's view that they all work with.
+//! process-wide state and one mount's view that they all work with. Beyond upstream
+//! (docs/beyond-upstream.md): `vaults` groups a class's objects by vault and works on the
+//! vaults concurrently, each with its own context; `wildcard` lists a vault for wildcard
+//! `objectName`s; `jmesPath` files come from [`crate::jmes`].
 //!
 //! Every per-identity and per-vault cache is bounded and shrinks back when idle: credentials
 //! ([`crate::identity::CredentialCache`]), Key Vault clients with their warm-up state
@@ -22,6 +25,7 @@ mod gate;
 mod history;
 mod retry;
 mod share;
+mod vaults;
 mod warmup;
 mod wildcard;
 
@@ -202,14 +206,19 @@ impl AzureProvider {
         if params.objects.is_empty() {
             return Ok(MountResponse::default());
         }
-        let ctx = self.mount_ctx(request, &params, deadline)?;
-        let indexed: Vec<(usize, KeyVaultObject)> =
-            params.objects.iter().cloned().enumerate().collect();
-        let expanded = wildcard::expand(&ctx, &indexed, self.config.max_wildcard_objects).await?;
+        vaults::fetch_all(self, request, &params, deadline).await
+    }
+
+    /// Files and versions of `objects` (all of the vault of `ctx`, wildcards expanded), in
+    /// order.
+    async fn fetch_group(
+        &self,
+        ctx: MountCtx,
+        mut objects: Vec<KeyVaultObject>,
+    ) -> Result<Vec<ObjectFiles>, AzureError> {
         // A client that has not yet learned its vault's challenge would send every concurrent
         // first request unauthenticated and collect one 401 each; the first object of each kind
         // goes alone on a new client, the rest concurrently.
-        let mut objects: Vec<KeyVaultObject> = expanded.into_iter().map(|(_, o)| o).collect();
         let mut results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
             Vec::with_capacity(objects.len());
         let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
@@ -242,12 +251,7 @@ impl AzureProvider {
         let mut all: BTreeMap<usize, ObjectFiles> = warmed;
         all.extend(fetched);
         results.extend(all.into_values());
-        let mut response = MountResponse::default();
-        for (files, versions) in results {
-            response.files.extend(files);
-            response.object_versions.extend(versions);
-        }
-        Ok(response)
+        Ok(results)
     }
 }
 
@@ -271,9 +275,28 @@ impl AzureProvider {
         params: &AzureParams,
         deadline: Instant,
     ) -> Result<MountCtx, AzureError> {
+        self.vault_ctx(
+            request,
+            params,
+            &params.vault_name,
+            &params.tenant_id,
+            deadline,
+        )
+    }
+
+    /// [`AzureProvider::mount_ctx`] for vault `vault_name` of tenant `tenant` (an object's own
+    /// `keyvaultName` and `tenantId`), with the class's identity.
+    fn vault_ctx(
+        &self,
+        request: &MountRequest,
+        params: &AzureParams,
+        vault_name: &str,
+        tenant: &str,
+        deadline: Instant,
+    ) -> Result<MountCtx, AzureError> {
         let (identity, credential) = self.credentials.credential(
             &params.identity,
-            &params.tenant_id,
+            tenant,
             &params.cloud,
             request,
             &self.http,
@@ -283,7 +306,7 @@ impl AzureProvider {
             },
             (&params.pod_name, &params.pod_namespace),
         )?;
-        let vault_url = params.cloud.vault_url(&params.vault_name);
+        let vault_url = params.cloud.vault_url(vault_name);
         let client = self.vault_client(&vault_url, &identity, credential, params)?;
         Ok(MountCtx {
             vault: client.vault,
@@ -333,6 +356,16 @@ impl AzureProvider {
         {
             return Err(AzureError::InvalidParameter {
                 field: format!("objects[{i}].jmesPath"),
+                reason: "is not supported when fetching unformatted bundles".into(),
+            });
+        }
+        if let Some(i) = params
+            .objects
+            .iter()
+            .position(|o| o.extensions.vault.is_some())
+        {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].keyvaultName"),
                 reason: "is not supported when fetching unformatted bundles".into(),
             });
         }

@@ -160,7 +160,7 @@ fn rbac_role(kind: ObjectType) -> &'static str {
 
 /// Every file of the expanded mount is written by one object and can exist (no file where
 /// another needs a directory), as `objects` parsing checks for the class's own names.
-fn check_files(objects: &[(usize, KeyVaultObject)]) -> Result<(), AzureError> {
+pub(super) fn check_files(objects: &[(usize, KeyVaultObject)]) -> Result<(), AzureError> {
     let mut files: BTreeMap<String, (usize, u32)> = BTreeMap::new();
     for (i, object) in objects {
         // In `objects` order, so `other` is the earlier entry.

@@ -396,3 +396,190 @@ fn bad_jmes_path_entries_fail_before_any_request() {
     }
     assert_eq!(vault.request_count(), 0, "refused before any request");
 }
+
+const SECOND: &str = "keyvol-second";
+
+/// Two vaults: [`VAULT`] with `db-a`, `db-b` (disabled), `db-c`, `other` and the JSON secret
+/// `conn`; [`SECOND`] with `other`, `s2-x`, `s2-y` (disabled) and `s2-z`.
+fn two_vault_seed() -> String {
+    seed(&format!(
+        "  - name: {VAULT}\n    secrets:\n      - name: db-a\n        value: db-a-value\n      - name: db-b\n        value: db-b-value\n        enabled: false\n      - name: db-c\n        value: db-c-value\n      - name: other\n        value: other-main\n      - name: conn\n        value: '{{\"username\":\"app-user\",\"password\":\"pw-value\",\"port\":5432}}'\n  - name: {SECOND}\n    secrets:\n      - name: other\n        value: other-second\n      - name: s2-x\n        value: s2-x-value\n      - name: s2-y\n        value: s2-y-value\n        enabled: false\n      - name: s2-z\n        value: s2-z-value\n"
+    ))
+}
+
+/// The object items of a class using wildcards, JSON fields and a second vault together.
+fn all_features() -> Vec<String> {
+    vec![
+        "objectName: db-*\nobjectType: secret".into(),
+        "objectName: conn\nobjectType: secret\njmesPath:\n  - path: username\n    objectAlias: conn-user\n  - path: \"{user: username, port: port}\"\n    objectAlias: conn.json".into(),
+        "objectName: other\nobjectType: secret".into(),
+        format!("objectName: other\nobjectType: secret\nobjectAlias: other-second\nkeyvaultName: {SECOND}"),
+        format!("objectName: s2-*\nobjectType: secret\nkeyvaultName: {SECOND}\ntenantId: {TENANT}"),
+    ]
+}
+
+/// The files and contents a mount of [`all_features`] must give.
+const ALL_FILES: [(&str, &str); 9] = [
+    (
+        "conn",
+        r#"{"username":"app-user","password":"pw-value","port":5432}"#,
+    ),
+    ("conn-user", "app-user"),
+    ("conn.json", r#"{"port":5432,"user":"app-user"}"#),
+    ("db-a", "db-a-value"),
+    ("db-c", "db-c-value"),
+    ("other", "other-main"),
+    ("other-second", "other-second"),
+    ("s2-x", "s2-x-value"),
+    ("s2-z", "s2-z-value"),
+];
+
+/// The object ids such a mount records: `other`, from both vaults, qualified by vault.
+const ALL_IDS: [&str; 7] = [
+    "keyvol-beyond/secret/other",
+    "keyvol-second/secret/other",
+    "secret/conn",
+    "secret/db-a",
+    "secret/db-c",
+    "secret/s2-x",
+    "secret/s2-z",
+];
+
+fn check_all_files(read: impl Fn(&str) -> String, listed: Vec<String>) {
+    let names: Vec<&str> = ALL_FILES.iter().map(|(f, _)| *f).collect();
+    assert_eq!(listed, names, "only enabled matches; both vaults");
+    for (file, want) in ALL_FILES {
+        assert_eq!(read(file), want, "{file}");
+    }
+}
+
+#[test]
+fn one_class_with_wildcards_json_fields_and_a_second_vault_mounts() {
+    let vault = DevVaultProc::start(&two_vault_seed());
+    let target = Target::new();
+    let items = all_features();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let out = mount(&vault, &target, &class(VAULT, &items), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_all_files(|f| target.read(f), files(&target));
+    let text = stdout(&out);
+    let mut ids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("object "))
+        .filter_map(|l| l.split(" version ").next())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ALL_IDS);
+}
+
+#[test]
+fn an_objects_other_tenant_is_the_one_its_token_is_asked_of() {
+    let vault = DevVaultProc::start(&two_vault_seed());
+    let target = Target::new();
+    let other_tenant = "99999999-2222-3333-4444-555555555555";
+    let text = class(
+        VAULT,
+        &[
+            "objectName: other\nobjectType: secret",
+            &format!(
+                "objectName: s2-x\nobjectType: secret\nkeyvaultName: {SECOND}\ntenantId: {other_tenant}"
+            ),
+        ],
+    );
+    let out = mount(&vault, &target, &text, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let line = last_line(&out);
+    assert!(
+        line.contains("AADSTS90002"),
+        "the other tenant is unknown to the dev vault: {line}"
+    );
+    assert!(!target.is_mounted());
+}
+
+#[test]
+fn bad_object_vaults_and_tenants_fail_before_any_request() {
+    let vault = DevVaultProc::start(&two_vault_seed());
+    let cases = [
+        (
+            "objectName: other\nobjectType: secret\nkeyvaultName: evil.example/x",
+            "objects[0].keyvaultName: \"evil.example/x\" is not a vault name",
+        ),
+        (
+            "objectName: other\nobjectType: secret\ntenantId: t2",
+            "objects[0].tenantId: is only allowed with the object's own keyvaultName",
+        ),
+        (
+            "objectName: other\nobjectType: secret\nkeyvaultName: kv-2\ntenantId: ../t",
+            "objects[0].tenantId: \"../t\" is not a tenant",
+        ),
+    ];
+    for (item, want) in cases {
+        let target = Target::new();
+        let out = mount(&vault, &target, &class(VAULT, &[item]), &[]);
+        assert_eq!(out.status.code(), Some(2), "{item}: {}", stderr(&out));
+        assert!(
+            last_line(&out).contains(want),
+            "{item}: {}",
+            last_line(&out)
+        );
+    }
+    // A wildcard of one vault selecting a name another entry writes is caught across vaults.
+    let target = Target::new();
+    let text = class(
+        VAULT,
+        &[
+            "objectName: s2-x\nobjectType: secret",
+            &format!("objectName: s2-*\nobjectType: secret\nkeyvaultName: {SECOND}"),
+        ],
+    );
+    let out = mount(&vault, &target, &text, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        last_line(&out)
+            .contains("objects[1]: file name \"s2-x\" (of secret/s2-x) is also used by objects[0]"),
+        "{}",
+        last_line(&out)
+    );
+    assert!(!target.is_mounted());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_class_with_every_feature_mounts_through_the_node_and_records_its_ids() {
+    let c = Cluster::start_with_vault(DevVaultProc::start(&two_vault_seed()), &[]).await;
+    let items = all_features();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let mut spc = spc_object("every", "azure", &items);
+    spc["spec"]["parameters"]["keyvaultName"] = serde_json::json!(VAULT);
+    c.fake.insert(&spc).expect("class");
+    let target = c.target("every");
+    let mut node = c.client().await;
+    node.node_publish_volume(publish_request(&target, "every"))
+        .await
+        .expect("publish");
+    let mut listed: Vec<String> = std::fs::read_dir(&target)
+        .expect("target")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".."))
+        .collect();
+    listed.sort();
+    check_all_files(
+        |f| std::fs::read_to_string(target.join(f)).expect("file"),
+        listed,
+    );
+    let status: SecretProviderClassPodStatus = c
+        .fake
+        .get("default", "app-default-every")
+        .expect("read")
+        .expect("status");
+    let ids: Vec<&str> = status
+        .status
+        .objects
+        .iter()
+        .map(|o| o.id.as_str())
+        .collect();
+    assert_eq!(ids, ALL_IDS);
+    let log = c.node().log();
+    for secret in ["app-user", "pw-value", "db-a-value", "s2-x-value"] {
+        assert!(!log.contains(secret), "a secret value reached the log");
+    }
+}
