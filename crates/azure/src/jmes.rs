@@ -22,8 +22,12 @@ pub const MAX_EXPRESSION_BYTES: usize = 256;
 /// How many times the size of the value a result may be at most, as estimated from the
 /// expression alone.
 pub const MAX_GROWTH: u64 = 64;
-/// Largest value searched. Key Vault keeps secrets under 25,600 characters.
-pub const MAX_VALUE_BYTES: usize = 256 * 1024;
+/// Largest value searched. Key Vault keeps secrets under 25,600 characters (at most four bytes
+/// each).
+pub const MAX_VALUE_BYTES: usize = 128 * 1024;
+/// Largest result written to a file; with [`MAX_GROWTH`] an evaluation cannot build more than
+/// 64 times the value anyway, this keeps each file (and a volume of 64 entries) small.
+pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// Longest `join` separator: a literal, so the result grows by at most its length per element.
 const MAX_JOIN_SEPARATOR: usize = 16;
 
@@ -40,6 +44,9 @@ pub enum JmesError {
     /// The value is larger than [`MAX_VALUE_BYTES`].
     #[error("the value is larger than the {} KiB keyvol searches", MAX_VALUE_BYTES / 1024)]
     TooLarge,
+    /// The result is larger than [`MAX_RESULT_BYTES`].
+    #[error("the result is larger than the {} KiB keyvol writes", MAX_RESULT_BYTES / 1024)]
+    ResultTooLarge,
     /// The expression matches nothing (its result is null).
     #[error("matches nothing in the value (the result is null)")]
     NoMatch,
@@ -154,12 +161,16 @@ pub fn extract(expression: &str, value: &[u8]) -> Result<Vec<u8>, JmesError> {
     let result = compiled
         .search(data)
         .map_err(|e| JmesError::Failed(reason(&e)))?;
-    match &*result {
-        jmespath::Variable::Null => Err(JmesError::NoMatch),
-        jmespath::Variable::String(s) => Ok(s.as_bytes().to_vec()),
+    let bytes = match &*result {
+        jmespath::Variable::Null => return Err(JmesError::NoMatch),
+        jmespath::Variable::String(s) => s.as_bytes().to_vec(),
         other => serde_json::to_vec(other)
-            .map_err(|_| JmesError::Failed("the result could not be written as JSON".into())),
+            .map_err(|_| JmesError::Failed("the result could not be written as JSON".into()))?,
+    };
+    if bytes.len() > MAX_RESULT_BYTES {
+        return Err(JmesError::ResultTooLarge);
     }
+    Ok(bytes)
 }
 
 /// The files `object`'s `jmesPath` entries extract from `value` (the bytes of the object's own
@@ -274,14 +285,16 @@ mod tests {
     #[test]
     fn multiplying_expressions_stay_within_the_bound_on_the_largest_value() {
         // The largest allowed growth over the largest value finishes quickly and small.
-        let value = format!("[{}]", vec!["\"\\u0001\""; 20_000].join(","));
+        let value = format!("[{}]", vec!["\"\\u0001\""; 14_000].join(","));
         let started = std::time::Instant::now();
-        let out = extract(
+        let err = extract(
             "to_string([@, @, @, @, @, @, @, @, @, @])",
             value.as_bytes(),
         )
-        .expect("bounded");
-        assert!(out.len() as u64 <= 64 * value.len() as u64);
+        .expect_err("over the result cap");
+        assert_eq!(err, JmesError::ResultTooLarge);
+        let out = extract("to_string([@, @])", value.as_bytes()).expect("bounded");
+        assert!(out.len() <= MAX_RESULT_BYTES);
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
