@@ -583,3 +583,27 @@ async fn one_class_with_every_feature_mounts_through_the_node_and_records_its_id
         assert!(!log.contains(secret), "a secret value reached the log");
     }
 }
+
+#[test]
+fn objects_of_two_vaults_are_fetched_at_the_same_time() {
+    // Every secret request (the challenge's 401 included) takes a second.
+    let vault = DevVaultProc::start_with(
+        &two_vault_seed(),
+        &["--fault", "GET /secrets/*:latencyMs=1000"],
+    );
+    let timed = |items: &[&str]| {
+        let target = Target::new();
+        let started = std::time::Instant::now();
+        let out = mount(&vault, &target, &class(VAULT, items), &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        started.elapsed()
+    };
+    let second = format!("objectName: s2-x\nobjectType: secret\nkeyvaultName: {SECOND}");
+    let one = timed(&["objectName: db-a\nobjectType: secret"]);
+    let two = timed(&["objectName: db-a\nobjectType: secret", &second]);
+    // One after the other, the second vault would add its own challenge and fetch (2 s).
+    assert!(
+        two < one + Duration::from_millis(1000),
+        "one vault {one:?}, two vaults {two:?}"
+    );
+}
