@@ -60,6 +60,23 @@ def test_a_disabled_secret_is_forbidden_until_enabled_again(secrets):
     assert secrets.get_secret(n).value == "value"
 
 
+def test_secrets_are_listed_through_every_page_with_their_current_versions_enabled_state(secrets):
+    prefix = name("listed")
+    for i in range(3):
+        secrets.set_secret(f"{prefix}-{i}", f"value-{i}")
+    secrets.update_secret_properties(f"{prefix}-1", enabled=False)
+    secrets.set_secret(f"{prefix}-2", "newer")
+    secrets.update_secret_properties(f"{prefix}-2", enabled=False)
+    pages = list(secrets.list_properties_of_secrets(max_page_size=2).by_page())
+    items = [p for page in pages for p in page]
+    assert len(pages) >= 2 and all(len(list(page)) <= 2 for page in
+                                   secrets.list_properties_of_secrets(max_page_size=2).by_page())
+    ours = {p.name: p.enabled for p in items if p.name.startswith(prefix)}
+    assert ours == {f"{prefix}-0": True, f"{prefix}-1": False, f"{prefix}-2": False}
+    assert len([p for p in items if p.name.startswith(prefix)]) == 3, "each secret once"
+    assert all(p.version is None for p in items), "list items name the secret, not a version"
+
+
 def test_an_identity_without_list_permission_gets_403_access_denied(devvault):
     from azure.keyvault.secrets import SecretClient
 

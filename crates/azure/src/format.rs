@@ -184,6 +184,7 @@ mod tests {
             format,
             encoding,
             file_permission: None,
+            extensions: Default::default(),
         }
     }
 

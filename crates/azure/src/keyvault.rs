@@ -101,6 +101,14 @@ pub trait KeyVault: Send + Sync {
         kind: ObjectType,
         name: &str,
     ) -> Result<Vec<VersionInfo>, AzureError>;
+    /// Lists the vault's objects of one kind, each with its current version's attributes,
+    /// following every page; fails once more than `max` have been listed. Needs the vault's
+    /// `list` permission on that kind.
+    async fn list_objects(
+        &self,
+        kind: ObjectType,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, AzureError>;
 }
 
 /// [`KeyVault`] on the official SDK: one client per object kind, each learning the vault's
@@ -280,6 +288,14 @@ impl KeyVault for SdkKeyVault {
         Ok(CertificateBundle { id, cer })
     }
 
+    async fn list_objects(
+        &self,
+        kind: ObjectType,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, AzureError> {
+        self.list_objects_of(kind, max).await
+    }
+
     async fn list_versions(
         &self,
         kind: ObjectType,
@@ -357,6 +373,128 @@ version_item!(
     azure_security_keyvault_certificates::models::CertificateProperties,
     id
 );
+
+// --- Listing a vault's objects (wildcard objectName) ---
+
+/// One object of a vault's listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The object's name, in Key Vault's syntax (items whose id holds anything else are
+    /// dropped: a name from the vault becomes a URL path and a file name).
+    pub name: String,
+    /// Whether its current version is enabled; `None` when the listing carried no attributes.
+    pub enabled: Option<bool>,
+}
+
+/// Page size asked of list calls: the service's largest.
+const LIST_PAGE_SIZE: i32 = 25;
+
+/// The object name in a listed id, `https://<vault>/<kind>/<name>[/<version>]`.
+fn name_in_id(id: &str) -> Option<&str> {
+    let path = id.split_once("://")?.1.split_once('/')?.1;
+    let mut segments = path.split('/');
+    segments.next()?;
+    segments
+        .next()
+        .filter(|n| crate::objects::is_object_name(n))
+}
+
+/// What an object listing reads from an item of the SDK's listings.
+trait ListedItem {
+    /// The item as an [`ObjectInfo`]; `None` without an id holding a valid name.
+    fn listed(&self) -> Option<ObjectInfo>;
+}
+
+/// Implements [`ListedItem`] for an SDK item type whose object id is in the field `$id`.
+macro_rules! listed_item {
+    ($item:ty, $id:ident) => {
+        impl ListedItem for $item {
+            fn listed(&self) -> Option<ObjectInfo> {
+                Some(ObjectInfo {
+                    name: name_in_id(self.$id.as_deref()?)?.to_owned(),
+                    enabled: self.attributes.as_ref().and_then(|a| a.enabled),
+                })
+            }
+        }
+    };
+}
+
+listed_item!(
+    azure_security_keyvault_secrets::models::SecretProperties,
+    id
+);
+listed_item!(azure_security_keyvault_keys::models::KeyProperties, kid);
+listed_item!(
+    azure_security_keyvault_certificates::models::CertificateProperties,
+    id
+);
+
+impl SdkKeyVault {
+    /// [`KeyVault::list_objects`] on the SDK's pagers (which follow `nextLink`).
+    async fn list_objects_of(
+        &self,
+        kind: ObjectType,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, AzureError> {
+        let what = format!("the list of {}s", kind.as_str());
+        match kind {
+            ObjectType::Secret => {
+                let options =
+                    azure_security_keyvault_secrets::models::SecretClientListSecretPropertiesOptions {
+                        maxresults: Some(LIST_PAGE_SIZE),
+                        ..Default::default()
+                    };
+                let pager = self.secrets.list_secret_properties(Some(options));
+                self.listed(pager, &what, max).await
+            }
+            ObjectType::Key => {
+                let options =
+                    azure_security_keyvault_keys::models::KeyClientListKeyPropertiesOptions {
+                        maxresults: Some(LIST_PAGE_SIZE),
+                        ..Default::default()
+                    };
+                let pager = self.keys.list_key_properties(Some(options));
+                self.listed(pager, &what, max).await
+            }
+            ObjectType::Cert => {
+                let options = azure_security_keyvault_certificates::models::CertificateClientListCertificatePropertiesOptions {
+                    maxresults: Some(LIST_PAGE_SIZE),
+                    ..Default::default()
+                };
+                let pager = self.certificates.list_certificate_properties(Some(options));
+                self.listed(pager, &what, max).await
+            }
+        }
+    }
+
+    /// Every page of a listing, stopping with an error past `max` items.
+    async fn listed<S, T>(
+        &self,
+        pager: azure_core::Result<S>,
+        what: &str,
+        max: usize,
+    ) -> Result<Vec<ObjectInfo>, AzureError>
+    where
+        S: futures::Stream<Item = azure_core::Result<T>> + Send,
+        T: ListedItem + Send,
+    {
+        let stream = pager.map_err(|e| self.map(e, what))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut out = Vec::new();
+        let mut seen = 0usize;
+        while let Some(item) = stream.try_next().await.map_err(|e| self.map(e, what))? {
+            seen += 1;
+            if seen > max {
+                return Err(AzureError::Internal(format!(
+                    "{what} of {} has more than {max} entries; keyvol stops listing there",
+                    self.vault_url
+                )));
+            }
+            out.extend(item.listed());
+        }
+        Ok(out)
+    }
+}
 
 /// Who a client authenticates as, for error messages: never a secret.
 #[derive(Debug, Clone)]
@@ -704,6 +842,27 @@ mod tests {
     fn other_token_endpoint_answers_are_authentication_failures() {
         let e = map(token_error(401, &[], r#"{"error":"invalid_client"}"#));
         assert!(matches!(e, AzureError::Authentication { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn listed_ids_give_names_only_in_key_vaults_syntax() {
+        assert_eq!(
+            name_in_id("https://kv.vault.azure.net/secrets/db-1"),
+            Some("db-1")
+        );
+        assert_eq!(
+            name_in_id("https://kv.vault.azure.net:8443/keys/k/0123456789abcdef0123456789abcdef"),
+            Some("k")
+        );
+        for bad in [
+            "https://kv.vault.azure.net/secrets/a%2F..",
+            "https://kv.vault.azure.net/secrets/",
+            "https://kv.vault.azure.net/secrets",
+            "https://kv.vault.azure.net/secrets/a_b",
+            "no-scheme/secrets/a",
+        ] {
+            assert_eq!(name_in_id(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod format;
 pub mod http;
 pub mod identity;
+pub mod jmes;
 pub mod jwk;
 pub mod keyvault;
 pub mod objects;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use keyvol_core::RelPath;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::AzureError;
@@ -74,6 +75,44 @@ pub struct KeyVaultObject {
     pub encoding: ObjectEncoding,
     /// `filePermission`, when set.
     pub file_permission: Option<u32>,
+    /// keyvol's own keys (docs/beyond-upstream.md); all empty for an upstream class.
+    pub extensions: ObjectExtensions,
+}
+
+/// What an object says beyond upstream's keys (docs/beyond-upstream.md). Empty (the default)
+/// for every object of an upstream class, which then behaves exactly as upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectExtensions {
+    /// `objectName` holds `*` or `?`: it selects every enabled object of its `objectType` whose
+    /// name matches ([`glob_match`]), each at its newest version, in a file named after it.
+    pub wildcard: bool,
+    /// `jmesPath`: files holding what JMESPath expressions find in the secret's JSON value.
+    pub jmes_path: Vec<JmesPathFile>,
+    /// The object's own `keyvaultName`: the vault it is fetched from instead of the class's
+    /// (with the class's identity).
+    pub vault: Option<String>,
+    /// The object's own `tenantId` (or `tenantID`), for a vault in another tenant; only with
+    /// its own `keyvaultName`.
+    pub tenant: Option<String>,
+}
+
+/// One `jmesPath` entry: an expression over the object's JSON value and the file its result
+/// goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JmesPathFile {
+    /// Where the entry is in the class, for messages: `objects[0].jmesPath[1]`.
+    pub field: String,
+    /// The JMESPath expression (checked with [`crate::jmes::check`]).
+    pub path: String,
+    /// The entry's `objectAlias`.
+    pub file: RelPath,
+}
+
+impl KeyVaultObject {
+    /// True when `objectName` is a pattern selecting objects, not a name.
+    pub fn is_wildcard(&self) -> bool {
+        self.extensions.wildcard
+    }
 }
 
 /// Largest `objects` parameter accepted, checked before parsing. Upstream sets no limit; a class
@@ -100,6 +139,60 @@ const MAX_SHOWN: usize = 140;
 pub fn is_object_name(name: &str) -> bool {
     (1..=MAX_OBJECT_NAME).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A wildcard `objectName`: 1 to 127 of Key Vault's name characters, `*` (any run of them)
+/// and `?` (any one), with at least one `*` or `?`.
+pub fn is_object_pattern(pattern: &str) -> bool {
+    (1..=MAX_OBJECT_NAME).contains(&pattern.len())
+        && pattern
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'*' | b'?'))
+        && pattern.contains(['*', '?'])
+}
+
+/// Whether `name` matches the glob `pattern` (`*` any run of characters, `?` any one),
+/// ignoring ASCII case as Key Vault does for names. Linear backtracking: at most
+/// `pattern.len() * name.len()` steps.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    // Where the last `*` was, and where in `name` its match currently ends.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&n[ni])) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            // Let the last `*` take one more character and try again from there.
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&b| b == b'*')
+}
+
+/// A vault name as Key Vault allows it (and upstream checks the class's): 3 to 24 of
+/// `0-9`, `a-z`, `A-Z` and `-`.
+pub fn is_vault_name(name: &str) -> bool {
+    (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A tenant as an object may name it: a GUID or a domain (`contoso.onmicrosoft.com`), 1 to 64
+/// of `0-9`, `a-z`, `A-Z`, `-` and `.` — nothing that could change the token endpoint's path.
+pub fn is_tenant(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !tenant.starts_with('.')
+        && !tenant.contains("..")
 }
 
 /// A Key Vault object version: empty (the newest) or 32 hexadecimal digits, as the service makes
@@ -140,8 +233,13 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-/// Object keys the upstream provider knows.
-const KNOWN_KEYS: [&str; 8] = [
+/// The object key holding `jmesPath` entries (the AWS provider's name for the same idea).
+const JMES_PATH_KEY: &str = "jmesPath";
+/// Most `jmesPath` entries on one object.
+pub const MAX_JMES_PATHS: usize = 64;
+
+/// Object keys the upstream provider knows, and keyvol's own (docs/beyond-upstream.md).
+const KNOWN_KEYS: [&str; 12] = [
     "objectName",
     "objectAlias",
     "objectType",
@@ -150,6 +248,10 @@ const KNOWN_KEYS: [&str; 8] = [
     "objectFormat",
     "objectEncoding",
     "filePermission",
+    JMES_PATH_KEY,
+    "keyvaultName",
+    "tenantId",
+    "tenantID",
 ];
 
 /// Parsed objects plus advice about keys that look misspelled.
@@ -192,6 +294,8 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
     };
     let mut parsed = ParsedObjects::default();
     let mut files: BTreeMap<String, (usize, u32)> = BTreeMap::new();
+    // Who writes each file, for messages: `objects[0]` or `objects[0].jmesPath[1]`.
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
         let field = format!("objects[{i}]");
         let Value::String(item_text) = item else {
@@ -200,17 +304,38 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
                 "must be a YAML string (use `- |` and indent the object)",
             ));
         };
-        let map = parse_item(&field, item_text)?;
-        let object = parse_one(&field, &map, &mut parsed.warnings)?;
-        if let Some((other, _)) = files.insert(object.file.to_string(), (i, object.version_history))
+        let raw = parse_item(&field, item_text)?;
+        let object = parse_one(&field, &raw, &mut parsed.warnings)?;
+        // A wildcard's files are known once the vault is listed (checked then).
+        if !object.is_wildcard()
+            && let Some((other, _)) =
+                files.insert(object.file.to_string(), (i, object.version_history))
         {
             return Err(invalid(
                 &field,
                 format!(
-                    "file name {:?} is also used by objects[{other}]; give one of them an objectAlias",
-                    object.file.as_str()
+                    "file name {:?} is also used by {}; give one of them an objectAlias",
+                    object.file.as_str(),
+                    owners
+                        .get(object.file.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| format!("objects[{other}]"))
                 ),
             ));
+        }
+        owners.insert(object.file.to_string(), field.clone());
+        for extracted in &object.extensions.jmes_path {
+            let name = extracted.file.to_string();
+            if files.insert(name.clone(), (i, 0)).is_some() {
+                return Err(invalid(
+                    format!("{}.objectAlias", extracted.field),
+                    format!(
+                        "file name {name:?} is also used by {}",
+                        owners.get(&name).map_or("another entry", String::as_str)
+                    ),
+                ));
+            }
+            owners.insert(name, extracted.field.clone());
         }
         parsed.objects.push(object);
     }
@@ -224,7 +349,7 @@ pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
 /// never listed, so a large N costs nothing here.
 ///
 /// `files` maps each object's file to its index and `objectVersionHistory`.
-fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Result<(), AzureError> {
+pub(crate) fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Result<(), AzureError> {
     for (name, &(i, history)) in files {
         let prefix = format!("{name}/");
         // Files under `name/` are contiguous in the map's order.
@@ -253,28 +378,124 @@ fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Result<(), Azure
     Ok(())
 }
 
-/// One item's keys and values. Values are read as the text the class wrote, as upstream's
-/// string fields read them (a version of 32 decimal digits stays itself, not a number).
-fn parse_item(field: &str, text: &str) -> Result<BTreeMap<String, Option<String>>, AzureError> {
+/// One item: its scalar keys with their values read as the text the class wrote (as
+/// upstream's string fields read them: a version of 32 decimal digits stays itself, not a
+/// number), and the entries of `jmesPath`, the one key whose value is a list.
+#[derive(Debug, Default)]
+struct RawItem {
+    scalars: BTreeMap<String, Option<String>>,
+    jmes_path: Option<Vec<BTreeMap<String, Option<String>>>>,
+}
+
+impl<'de> Deserialize<'de> for RawItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = RawItem;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of object keys")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawItem, A::Error> {
+                let mut item = RawItem::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == JMES_PATH_KEY {
+                        item.jmes_path = map.next_value()?;
+                    } else {
+                        let value: Option<String> = map.next_value()?;
+                        item.scalars.insert(key, value);
+                    }
+                }
+                Ok(item)
+            }
+        }
+        deserializer.deserialize_map(ItemVisitor)
+    }
+}
+
+/// One item's keys and values ([`RawItem`]).
+fn parse_item(field: &str, text: &str) -> Result<RawItem, AzureError> {
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-        // Name the key whose value is not a scalar, if that is what failed.
+        // Name the key whose value has the wrong shape, if that is what failed.
         let structured: Option<BTreeMap<String, Value>> =
             serde_saphyr::from_str_with_options(text, yaml_options()).ok();
-        match structured.and_then(|m| {
-            m.into_iter()
-                .find(|(_, v)| matches!(v, Value::Array(_) | Value::Object(_)))
+        let Some(map) = structured else {
+            return invalid(field, yaml_message(&e));
+        };
+        if let Some((key, _)) = map.iter().find(|(k, v)| {
+            k.as_str() != JMES_PATH_KEY && matches!(v, Value::Array(_) | Value::Object(_))
         }) {
-            Some((key, _)) => invalid(format!("{field}.{key}"), "must be a scalar"),
-            None => invalid(field, yaml_message(&e)),
+            return invalid(format!("{field}.{key}"), "must be a scalar");
         }
+        if map.contains_key(JMES_PATH_KEY) {
+            return invalid(
+                format!("{field}.{JMES_PATH_KEY}"),
+                "must be a list of mappings with the scalar keys path and objectAlias",
+            );
+        }
+        invalid(field, yaml_message(&e))
     })
+}
+
+/// The `jmesPath` entries of object `field`, checked: each a valid expression ([`crate::jmes`])
+/// and a valid file name, with no other key.
+fn parse_jmes_paths(
+    field: &str,
+    entries: &[BTreeMap<String, Option<String>>],
+) -> Result<Vec<JmesPathFile>, AzureError> {
+    if entries.len() > MAX_JMES_PATHS {
+        return Err(invalid(
+            format!("{field}.{JMES_PATH_KEY}"),
+            format!(
+                "has {} entries, more than the {MAX_JMES_PATHS} keyvol accepts",
+                entries.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (j, entry) in entries.iter().enumerate() {
+        let at = format!("{field}.{JMES_PATH_KEY}[{j}]");
+        if let Some(key) = entry
+            .keys()
+            .find(|k| !matches!(k.as_str(), "path" | "objectAlias"))
+        {
+            return Err(invalid(
+                format!("{at}.{key}"),
+                "unknown key (an entry takes path and objectAlias)",
+            ));
+        }
+        let get = |key: &str| {
+            entry
+                .get(key)
+                .and_then(Option::as_deref)
+                .unwrap_or("")
+                .trim()
+        };
+        let path = get("path");
+        crate::jmes::check(path).map_err(|e| invalid(format!("{at}.path"), e.to_string()))?;
+        let alias = get("objectAlias");
+        if alias.is_empty() {
+            return Err(invalid(
+                format!("{at}.objectAlias"),
+                "is required: the file the result is written to",
+            ));
+        }
+        let file =
+            RelPath::new(alias).map_err(|e| invalid(format!("{at}.objectAlias"), e.to_string()))?;
+        out.push(JmesPathFile {
+            field: at,
+            path: path.to_owned(),
+            file,
+        });
+    }
+    Ok(out)
 }
 
 fn parse_one(
     field: &str,
-    map: &BTreeMap<String, Option<String>>,
+    raw: &RawItem,
     warnings: &mut Vec<String>,
 ) -> Result<KeyVaultObject, AzureError> {
+    let map = &raw.scalars;
     for key in map.keys() {
         if !KNOWN_KEYS.contains(&key.as_str()) {
             match closest_known(key) {
@@ -295,7 +516,26 @@ fn parse_one(
     if name.is_empty() {
         return Err(invalid(format!("{field}.objectName"), "is required"));
     }
-    if !is_object_name(&name) {
+    let wildcard = name.contains(['*', '?']);
+    if wildcard {
+        if !is_object_pattern(&name) {
+            return Err(invalid(
+                format!("{field}.objectName"),
+                format!(
+                    "{} is not a Key Vault object name pattern (1 to {MAX_OBJECT_NAME} of 0-9, a-z, A-Z, -, and the wildcards * and ?)",
+                    shown(&name)
+                ),
+            ));
+        }
+        for key in ["objectAlias", "objectVersion", "objectVersionHistory"] {
+            if !get(key).is_empty() {
+                return Err(invalid(
+                    format!("{field}.{key}"),
+                    "is not allowed with a wildcard objectName: each selected object is mounted at its newest version, in a file named after it",
+                ));
+            }
+        }
+    } else if !is_object_name(&name) {
         return Err(invalid(
             format!("{field}.objectName"),
             format!(
@@ -414,6 +654,73 @@ fn parse_one(
         ));
     }
 
+    let jmes_path = match &raw.jmes_path {
+        None => Vec::new(),
+        Some(entries) => {
+            let key = format!("{field}.{JMES_PATH_KEY}");
+            if object_type != ObjectType::Secret {
+                return Err(invalid(key, "is only supported for objectType: secret"));
+            }
+            if wildcard {
+                return Err(invalid(
+                    key,
+                    "is not allowed with a wildcard objectName (the files of several objects would share the aliases)",
+                ));
+            }
+            if format == ObjectFormat::Pfx {
+                return Err(invalid(
+                    key,
+                    "is not supported with objectFormat: pfx (the value is not JSON)",
+                ));
+            }
+            if version_history > 1 {
+                return Err(invalid(
+                    key,
+                    "is not supported with objectVersionHistory above 1",
+                ));
+            }
+            parse_jmes_paths(field, entries)?
+        }
+    };
+
+    let vault_text = get("keyvaultName");
+    let vault = if vault_text.is_empty() {
+        None
+    } else if is_vault_name(&vault_text) {
+        Some(vault_text)
+    } else {
+        return Err(invalid(
+            format!("{field}.keyvaultName"),
+            format!(
+                "{} is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)",
+                shown(&vault_text)
+            ),
+        ));
+    };
+    // `tenantID` wins over `tenantId`, as for the class.
+    let (tenant_key, tenant_text) = match get("tenantID") {
+        t if t.is_empty() => ("tenantId", get("tenantId")),
+        t => ("tenantID", t),
+    };
+    let tenant = if tenant_text.is_empty() {
+        None
+    } else if vault.is_none() {
+        return Err(invalid(
+            format!("{field}.{tenant_key}"),
+            "is only allowed with the object's own keyvaultName (the tenant of that vault)",
+        ));
+    } else if is_tenant(&tenant_text) {
+        Some(tenant_text)
+    } else {
+        return Err(invalid(
+            format!("{field}.{tenant_key}"),
+            format!(
+                "{} is not a tenant (a GUID or a domain: 1 to 64 of 0-9, a-z, A-Z, - and .)",
+                shown(&tenant_text)
+            ),
+        ));
+    };
+
     Ok(KeyVaultObject {
         name,
         file,
@@ -423,6 +730,12 @@ fn parse_one(
         format,
         encoding,
         file_permission,
+        extensions: ObjectExtensions {
+            wildcard,
+            jmes_path,
+            vault,
+            tenant,
+        },
     })
 }
 
@@ -784,6 +1097,327 @@ mod tests {
                 .any(|w| w.contains("objectAliases: unknown key, did you mean objectAlias?")),
             "{:?}",
             parsed.warnings
+        );
+    }
+
+    #[test]
+    fn globs_match_whole_names_ignoring_case() {
+        for (pattern, name, want) in [
+            ("*", "anything", true),
+            ("db-*", "db-", true),
+            ("db-*", "DB-password", true),
+            ("db-*", "db", false),
+            ("db-*", "xdb-a", false),
+            ("*-key", "api-key", true),
+            ("*-key", "api-keys", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("a*b*c", "a-b-b-c", true),
+            ("a*b*c", "a-b-b-d", false),
+            ("**", "", true),
+            ("?", "", false),
+        ] {
+            assert_eq!(glob_match(pattern, name), want, "{pattern} ~ {name}");
+        }
+        // Backtracking stays linear in practice: a hostile pattern against a long name.
+        let started = std::time::Instant::now();
+        assert!(!glob_match(
+            &"*a".repeat(60),
+            &format!("{}b", "a".repeat(126))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn wildcard_entries_are_checked_and_refuse_what_a_selection_cannot_have() {
+        let parsed = parse_objects(&objects(&[
+            "objectName: db-*\nobjectType: secret\nfilePermission: \"0400\"\nobjectEncoding: base64",
+            "objectName: \"*\"\nobjectType: cert",
+            "objectName: \"a?\"\nobjectType: key",
+            "objectName: db-1\nobjectType: secret\nobjectAlias: db-x",
+        ]))
+        .expect("parses");
+        let wild: Vec<bool> = parsed
+            .objects
+            .iter()
+            .map(KeyVaultObject::is_wildcard)
+            .collect();
+        assert_eq!(wild, [true, true, true, false]);
+        assert_eq!(parsed.objects[0].file_permission, Some(0o400));
+        // Two wildcards (and a wildcard and a name) do not clash at parse time: their files
+        // are known once the vault is listed.
+        parse_objects(&objects(&[
+            "objectName: db-*\nobjectType: secret",
+            "objectName: db-*\nobjectType: key",
+            "objectName: \"*\"\nobjectType: secret\nobjectAlias: \"\"",
+        ]))
+        .expect("checked after listing");
+        let cases = [
+            (
+                "objectName: db-*\nobjectType: secret\nobjectAlias: x",
+                "objects[0].objectAlias: is not allowed with a wildcard objectName: each selected object is mounted at its newest version, in a file named after it",
+            ),
+            (
+                "objectName: db-*\nobjectType: secret\nobjectVersion: 0123456789abcdef0123456789abcdef",
+                "objects[0].objectVersion: is not allowed with a wildcard objectName",
+            ),
+            (
+                "objectName: db-*\nobjectType: secret\nobjectVersion: latest",
+                "objects[0].objectVersion: is not allowed with a wildcard objectName",
+            ),
+            (
+                "objectName: db-*\nobjectType: secret\nobjectVersionHistory: 2",
+                "objects[0].objectVersionHistory: is not allowed with a wildcard objectName",
+            ),
+            (
+                "objectName: db_*\nobjectType: secret",
+                "objects[0].objectName: \"db_*\" is not a Key Vault object name pattern (1 to 127 of 0-9, a-z, A-Z, -, and the wildcards * and ?)",
+            ),
+            (
+                "objectName: \"../*\"\nobjectType: secret",
+                "objects[0].objectName: \"../*\" is not a Key Vault object name pattern",
+            ),
+            (
+                "objectName: \"[ab]*\"\nobjectType: secret",
+                "objects[0].objectName: \"[ab]*\" is not a Key Vault object name pattern",
+            ),
+            (
+                "objectName: db-*\nobjectType: secrets",
+                "objects[0].objectType: \"secrets\" is not one of secret, key, cert",
+            ),
+            (
+                "objectName: db-*\nobjectType: key\nobjectEncoding: hex",
+                "objects[0].objectEncoding: is only supported for objectType: secret",
+            ),
+        ];
+        for (item, want) in cases {
+            let err = parse_objects(&objects(&[item]))
+                .expect_err(item)
+                .to_string();
+            assert!(err.starts_with(want), "{item}: {err}");
+        }
+        let long = format!("objectName: {}*\nobjectType: secret", "a".repeat(127));
+        assert!(
+            parse_objects(&objects(&[&long])).is_err(),
+            "127 characters at most"
+        );
+    }
+
+    #[test]
+    fn jmes_path_entries_are_parsed_and_checked_before_any_request() {
+        let parsed = parse_objects(&objects(&[
+            "objectName: db\nobjectType: secret\nobjectVersion: 00000000000000000000000000000002\njmesPath:\n  - path: username\n    objectAlias: creds/user\n  - path: \"{h: host, p: port}\"\n    objectAlias: endpoint.json",
+            "objectName: plain\nobjectType: secret\njmesPath: []",
+        ]))
+        .expect("parses");
+        let db = &parsed.objects[0];
+        assert_eq!(
+            db.version, "00000000000000000000000000000002",
+            "scalars stay text"
+        );
+        let entries: Vec<(&str, &str, &str)> = db
+            .extensions
+            .jmes_path
+            .iter()
+            .map(|e| (e.field.as_str(), e.path.as_str(), e.file.as_str()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("objects[0].jmesPath[0]", "username", "creds/user"),
+                (
+                    "objects[0].jmesPath[1]",
+                    "{h: host, p: port}",
+                    "endpoint.json"
+                ),
+            ]
+        );
+        assert!(parsed.objects[1].extensions.jmes_path.is_empty());
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+
+        let entry = |path: &str, alias: &str| format!("  - path: {path}\n    objectAlias: {alias}");
+        let item = |extra: &str, entries: &[String]| {
+            format!(
+                "objectName: db\nobjectType: secret\n{extra}jmesPath:\n{}",
+                entries.join("\n")
+            )
+        };
+        let cases = [
+            (
+                vec![item("", &[entry("a", "x"), entry("b", "x")])],
+                "objects[0].jmesPath[1].objectAlias: file name \"x\" is also used by objects[0].jmesPath[0]",
+            ),
+            (
+                vec![item("", &[entry("a", "db")])],
+                "objects[0].jmesPath[0].objectAlias: file name \"db\" is also used by objects[0]",
+            ),
+            (
+                vec![item("", &[entry("a", "y")]), "objectName: y\nobjectType: secret".into()],
+                "objects[1]: file name \"y\" is also used by objects[0].jmesPath[0]; give one of them an objectAlias",
+            ),
+            (
+                vec![item("", &[entry("a", "../etc/passwd")])],
+                "objects[0].jmesPath[0].objectAlias: file name must not contain '..'",
+            ),
+            (
+                vec![item("", &[entry("a", "/abs")])],
+                "objects[0].jmesPath[0].objectAlias: file name must be a relative path",
+            ),
+            (
+                vec![item("", &[entry("a", "..data")])],
+                "objects[0].jmesPath[0].objectAlias: file name must not start with '..'",
+            ),
+            (
+                vec![item("", &["  - path: a".into()])],
+                "objects[0].jmesPath[0].objectAlias: is required: the file the result is written to",
+            ),
+            (
+                vec![item("", &["  - objectAlias: a".into()])],
+                "objects[0].jmesPath[0].path: is empty",
+            ),
+            (
+                vec![item("", &[entry("\"a..b\"", "x")])],
+                "objects[0].jmesPath[0].path: is not a JMESPath expression: Parse error: ",
+            ),
+            (
+                vec![item("", &[entry("\"nope(a)\"", "x")])],
+                "objects[0].jmesPath[0].path: calls nope(), which is not a JMESPath function",
+            ),
+            (
+                vec![item("", &["  - path: a\n    objectAlias: x\n    alias: y".into()])],
+                "objects[0].jmesPath[0].alias: unknown key (an entry takes path and objectAlias)",
+            ),
+            (
+                vec!["objectName: db\nobjectType: secret\njmesPath: username".into()],
+                "objects[0].jmesPath: must be a list of mappings with the scalar keys path and objectAlias",
+            ),
+            (
+                vec!["objectName: db\nobjectType: secret\njmesPath:\n  - a\n  - b".into()],
+                "objects[0].jmesPath: must be a list of mappings",
+            ),
+            (
+                vec![item("", &["  - path: [a]\n    objectAlias: x".into()])],
+                "objects[0].jmesPath: must be a list of mappings",
+            ),
+            (
+                vec!["objectName: db\nobjectType: key\njmesPath:\n  - path: a\n    objectAlias: x".into()],
+                "objects[0].jmesPath: is only supported for objectType: secret",
+            ),
+            (
+                vec!["objectName: db-*\nobjectType: secret\njmesPath:\n  - path: a\n    objectAlias: x".into()],
+                "objects[0].jmesPath: is not allowed with a wildcard objectName",
+            ),
+            (
+                vec![item("objectFormat: pfx\n", &[entry("a", "x")])],
+                "objects[0].jmesPath: is not supported with objectFormat: pfx",
+            ),
+            (
+                vec![item("objectVersionHistory: 2\n", &[entry("a", "x")])],
+                "objects[0].jmesPath: is not supported with objectVersionHistory above 1",
+            ),
+            (
+                vec![item("", &(0..65).map(|n| entry("a", &format!("f{n}"))).collect::<Vec<_>>())],
+                "objects[0].jmesPath: has 65 entries, more than the 64 keyvol accepts",
+            ),
+            (
+                vec![item("", &[entry("a", "x/y")]), "objectName: x\nobjectType: secret".into()],
+                "objects[0]: file name \"x/y\" would need \"x\" (objects[1]) to be a directory",
+            ),
+        ];
+        for (items, want) in cases {
+            let items: Vec<&str> = items.iter().map(String::as_str).collect();
+            let err = parse_objects(&objects(&items)).expect_err(want).to_string();
+            assert!(err.starts_with(want), "want {want}\n got {err}");
+        }
+        // The path is shown as written, never a value: there is none yet.
+        let long = "a.".repeat(200) + "a";
+        let err = parse_objects(&objects(&[&item("", &[entry(&long, "x")])]))
+            .expect_err("long")
+            .to_string();
+        assert!(err.contains("longer than the 256 bytes"), "{err}");
+    }
+
+    #[test]
+    fn an_objects_own_vault_and_tenant_are_checked() {
+        let parsed = parse_objects(&objects(&[
+            "objectName: a\nobjectType: secret\nkeyvaultName: kv-2",
+            "objectName: b\nobjectType: secret\nkeyvaultName: kv-3\ntenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "objectName: c\nobjectType: secret\nkeyvaultName: kv-4\ntenantId: t-old\ntenantID: contoso.onmicrosoft.com",
+            "objectName: d\nobjectType: secret",
+        ]))
+        .expect("parses");
+        let got: Vec<(Option<&str>, Option<&str>)> = parsed
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o.extensions.vault.as_deref(),
+                    o.extensions.tenant.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("kv-2"), None),
+                (Some("kv-3"), Some("72f988bf-86f1-41af-91ab-2d7cd011db47")),
+                (Some("kv-4"), Some("contoso.onmicrosoft.com")),
+                (None, None)
+            ]
+        );
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let cases = [
+            (
+                "keyvaultName: a_b",
+                "objects[0].keyvaultName: \"a_b\" is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)",
+            ),
+            (
+                "keyvaultName: kv",
+                "objects[0].keyvaultName: \"kv\" is not a vault name",
+            ),
+            (
+                "keyvaultName: evil.example.com/x",
+                "objects[0].keyvaultName: \"evil.example.com/x\" is not a vault name",
+            ),
+            (
+                "keyvaultName: a-very-long-vault-name-xyz",
+                "objects[0].keyvaultName: \"a-very-long-vault-name-xyz\" is not a vault name",
+            ),
+            (
+                "tenantId: t-2",
+                "objects[0].tenantId: is only allowed with the object's own keyvaultName",
+            ),
+            (
+                "keyvaultName: kv-2\ntenantId: ../../x",
+                "objects[0].tenantId: \"../../x\" is not a tenant (a GUID or a domain: 1 to 64 of 0-9, a-z, A-Z, - and .)",
+            ),
+            (
+                "keyvaultName: kv-2\ntenantID: \"t/oauth2\"",
+                "objects[0].tenantID: \"t/oauth2\" is not a tenant",
+            ),
+            (
+                "keyvaultName: [kv-2]",
+                "objects[0].keyvaultName: must be a scalar",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = parse_objects(&objects(&[&format!(
+                "objectName: a\nobjectType: secret\n{extra}"
+            )]))
+            .expect_err(extra)
+            .to_string();
+            assert!(err.starts_with(want), "{extra}: {err}");
+        }
+        // Two vaults' objects still write distinct files.
+        let err = parse_objects(&objects(&[
+            "objectName: db\nobjectType: secret",
+            "objectName: db\nobjectType: secret\nkeyvaultName: kv-2",
+        ]))
+        .expect_err("same file")
+        .to_string();
+        assert_eq!(
+            err,
+            "objects[1]: file name \"db\" is also used by objects[0]; give one of them an objectAlias"
         );
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::cloud::Cloud;
 use crate::error::AzureError;
-use crate::objects::{KeyVaultObject, edit_distance, parse_objects};
+use crate::objects::{KeyVaultObject, edit_distance, is_vault_name, parse_objects};
 
 /// Volume-context key with the pod name (injected by kubelet with `podInfoOnMount`).
 pub const POD_NAME: &str = "csi.storage.k8s.io/pod.name";
@@ -145,11 +145,7 @@ impl AzureParams {
         if vault_name.is_empty() {
             return Err(invalid("keyvaultName", "keyvaultName is not provided"));
         }
-        if !(3..=24).contains(&vault_name.len())
-            || !vault_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if !is_vault_name(&vault_name) {
             return Err(invalid(
                 "keyvaultName",
                 format!("Invalid vault name: {vault_name:?}, must match [-a-zA-Z0-9]{{3,24}}"),

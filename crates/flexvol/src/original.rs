@@ -100,6 +100,7 @@ mod tests {
                 format: ObjectFormat::Pem,
                 encoding: ObjectEncoding::Utf8,
                 file_permission: None,
+                extensions: Default::default(),
             },
             fetched: Arc::new(f),
         }

@@ -47,6 +47,21 @@ pub struct AzureFlags {
     /// /etc/kubernetes (mount it into the pod). Empty: custom clouds are off.
     #[arg(long = "cloud-env-dir", value_name = "DIR")]
     pub cloud_env_dir: Option<PathBuf>,
+    /// Most objects one wildcard objectName (`*`, `?`) may select; a mount whose pattern
+    /// selects more fails with an error naming the entry.
+    #[arg(long = "azure-max-wildcard-objects", value_name = "N", default_value_t = keyvol_azure::provider::DEFAULT_MAX_WILDCARD_OBJECTS, value_parser = wildcard_cap)]
+    pub max_wildcard_objects: usize,
+}
+
+/// `--azure-max-wildcard-objects`: 1 to 25,000 (as many as keyvol lists of one kind).
+fn wildcard_cap(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=keyvol_azure::provider::MAX_LISTED_OBJECTS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to {}",
+            keyvol_azure::provider::MAX_LISTED_OBJECTS
+        )),
+    }
 }
 
 impl AzureFlags {
@@ -74,6 +89,7 @@ impl AzureFlags {
                 .clone()
                 .filter(|d| !d.as_os_str().is_empty()),
             observer: None,
+            max_wildcard_objects: self.max_wildcard_objects,
         }
     }
 }

@@ -8,7 +8,10 @@
 //! flight (`coalesce`), or from the vault with deadline-aware retries (`retry`) behind per-vault
 //! throttle gates (`gate`); `history` picks the versions of `objectVersionHistory`; `warmup`
 //! tracks which kinds a client has learned its vault's challenge for; `context` holds the
-//! process-wide state and one mount's view that they all work with.
+//! process-wide state and one mount's view that they all work with. Beyond upstream
+//! (docs/beyond-upstream.md): `vaults` groups a class's objects by vault and works on the
+//! vaults concurrently, each with its own context; `wildcard` lists a vault for wildcard
+//! `objectName`s; `jmesPath` files come from [`crate::jmes`].
 //!
 //! Every per-identity and per-vault cache is bounded and shrinks back when idle: credentials
 //! ([`crate::identity::CredentialCache`]), Key Vault clients with their warm-up state
@@ -22,7 +25,11 @@ mod gate;
 mod history;
 mod retry;
 mod share;
+mod vaults;
 mod warmup;
+mod wildcard;
+
+pub use self::wildcard::{DEFAULT_MAX_WILDCARD_OBJECTS, MAX_LISTED_OBJECTS};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -91,6 +98,8 @@ pub struct AzureProviderConfig {
     pub cloud_env_dir: Option<PathBuf>,
     /// Told about every Key Vault request (the `keyvault_request` metric), if anyone listens.
     pub observer: Option<Arc<dyn keyvol_core::RequestObserver>>,
+    /// Most objects one wildcard `objectName` may select (`--azure-max-wildcard-objects`).
+    pub max_wildcard_objects: usize,
 }
 
 impl Default for AzureProviderConfig {
@@ -106,6 +115,7 @@ impl Default for AzureProviderConfig {
             share_window: Duration::ZERO,
             cloud_env_dir: None,
             observer: None,
+            max_wildcard_objects: DEFAULT_MAX_WILDCARD_OBJECTS,
         }
     }
 }
@@ -196,11 +206,19 @@ impl AzureProvider {
         if params.objects.is_empty() {
             return Ok(MountResponse::default());
         }
-        let ctx = self.mount_ctx(request, &params, deadline)?;
+        vaults::fetch_all(self, request, &params, deadline).await
+    }
+
+    /// Files and versions of `objects` (all of the vault of `ctx`, wildcards expanded), in
+    /// order.
+    async fn fetch_group(
+        &self,
+        ctx: MountCtx,
+        mut objects: Vec<KeyVaultObject>,
+    ) -> Result<Vec<ObjectFiles>, AzureError> {
         // A client that has not yet learned its vault's challenge would send every concurrent
         // first request unauthenticated and collect one 401 each; the first object of each kind
         // goes alone on a new client, the rest concurrently.
-        let mut objects = params.objects.clone();
         let mut results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
             Vec::with_capacity(objects.len());
         let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
@@ -233,12 +251,7 @@ impl AzureProvider {
         let mut all: BTreeMap<usize, ObjectFiles> = warmed;
         all.extend(fetched);
         results.extend(all.into_values());
-        let mut response = MountResponse::default();
-        for (files, versions) in results {
-            response.files.extend(files);
-            response.object_versions.extend(versions);
-        }
-        Ok(response)
+        Ok(results)
     }
 }
 
@@ -262,9 +275,28 @@ impl AzureProvider {
         params: &AzureParams,
         deadline: Instant,
     ) -> Result<MountCtx, AzureError> {
+        self.vault_ctx(
+            request,
+            params,
+            &params.vault_name,
+            &params.tenant_id,
+            deadline,
+        )
+    }
+
+    /// [`AzureProvider::mount_ctx`] for vault `vault_name` of tenant `tenant` (an object's own
+    /// `keyvaultName` and `tenantId`), with the class's identity.
+    fn vault_ctx(
+        &self,
+        request: &MountRequest,
+        params: &AzureParams,
+        vault_name: &str,
+        tenant: &str,
+        deadline: Instant,
+    ) -> Result<MountCtx, AzureError> {
         let (identity, credential) = self.credentials.credential(
             &params.identity,
-            &params.tenant_id,
+            tenant,
             &params.cloud,
             request,
             &self.http,
@@ -274,7 +306,7 @@ impl AzureProvider {
             },
             (&params.pod_name, &params.pod_namespace),
         )?;
-        let vault_url = params.cloud.vault_url(&params.vault_name);
+        let vault_url = params.cloud.vault_url(vault_name);
         let client = self.vault_client(&vault_url, &identity, credential, params)?;
         Ok(MountCtx {
             vault: client.vault,
@@ -317,6 +349,32 @@ impl AzureProvider {
                 reason: "is not supported when fetching unformatted bundles".into(),
             });
         }
+        if let Some(i) = params
+            .objects
+            .iter()
+            .position(|o| !o.extensions.jmes_path.is_empty())
+        {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].jmesPath"),
+                reason: "is not supported when fetching unformatted bundles".into(),
+            });
+        }
+        if let Some(i) = params
+            .objects
+            .iter()
+            .position(|o| o.extensions.vault.is_some())
+        {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].keyvaultName"),
+                reason: "is not supported when fetching unformatted bundles".into(),
+            });
+        }
+        if let Some(i) = params.objects.iter().position(KeyVaultObject::is_wildcard) {
+            return Err(AzureError::InvalidParameter {
+                field: format!("objects[{i}].objectName"),
+                reason: "a wildcard is not supported when fetching unformatted bundles".into(),
+            });
+        }
         if params.objects.is_empty() {
             return Ok(Vec::new());
         }
@@ -348,6 +406,11 @@ async fn fetch_object(
     if object.version_history <= 1 {
         let fetched = fetch_version(ctx, object.object_type, &object.name, &object.version).await?;
         push_files(ctx, object, &object.file, &fetched, &mut files)?;
+        if let Some(own) = files.iter().find(|f| f.path == object.file) {
+            let mode = own.mode;
+            let extracted = crate::jmes::files(object, own.contents.expose(), mode)?;
+            files.extend(extracted);
+        }
         versions.push(ObjectVersion {
             id: format!("{kind}/{}", object.name),
             version: fetched_version(&fetched).to_owned(),
@@ -625,6 +688,19 @@ mod fake_vault_tests {
                 created: Some(c),
             })
             .collect())
+        }
+        async fn list_objects(
+            &self,
+            kind: ObjectType,
+            _: usize,
+        ) -> Result<Vec<crate::keyvault::ObjectInfo>, AzureError> {
+            Ok(match kind {
+                ObjectType::Secret => vec![crate::keyvault::ObjectInfo {
+                    name: "s".into(),
+                    enabled: Some(true),
+                }],
+                _ => Vec::new(),
+            })
         }
     }
 

@@ -127,6 +127,162 @@ async fn version_lists_page_through_next_links_without_values() {
     assert_eq!((s, &b["error"]["code"]), (400, &json!("BadParameter")));
 }
 
+const LISTED: &str = seed_with_test_client!(
+    r#"  - clientId: reader
+    clientSecret: reader-secret
+vaults:
+  - name: kv1
+    accessPolicies:
+      - identity: test-client
+        secrets: [all]
+        keys: [all]
+        certificates: [all]
+      - identity: reader
+        secrets: [get]
+        keys: [list]
+    secrets:
+      - name: s-a
+        value: a
+      - name: s-b
+        value: b
+        enabled: false
+      - name: s-c
+        versions:
+          - value: old
+          - value: new-disabled
+            enabled: false
+      - name: s-d
+        versions:
+          - value: old-disabled
+            enabled: false
+          - value: new
+      - name: s-e
+        value: e
+    keys:
+      - name: k-a
+      - name: k-b
+        enabled: false
+    certificates:
+      - name: c-a
+"#
+);
+
+/// Every item of a list route, following `nextLink`s; also the number of pages.
+async fn list_all(h: &Harness, first: &str, token: &str) -> (Vec<Value>, usize) {
+    let mut url = first.to_owned();
+    let (mut items, mut pages) = (Vec::new(), 0);
+    loop {
+        let resp = h.get_with(&url, token).await;
+        assert_eq!(resp.status(), 200, "{url}");
+        let page: Value = resp.json().await.expect("json");
+        pages += 1;
+        items.extend(page["value"].as_array().expect("value").iter().cloned());
+        match page["nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with(&h.vault_url("kv1")), "absolute: {next}");
+                url = next.to_owned();
+            }
+            None => {
+                assert!(page["nextLink"].is_null(), "the last page says null");
+                return (items, pages);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn object_lists_page_through_next_links_with_each_objects_current_attributes() {
+    let h = Harness::start(LISTED).await;
+    let t = h.token().await;
+    let base = h.vault_url("kv1");
+    let (items, pages) = list_all(&h, &format!("{base}/secrets?{V}&maxresults=2"), &t).await;
+    // Five secrets plus the certificate's managed one, two per page.
+    assert_eq!(pages, 3);
+    let listed: Vec<(String, bool)> = items
+        .iter()
+        .map(|i| {
+            assert!(i.get("value").is_none(), "list items carry no value");
+            let id = i["id"].as_str().expect("id");
+            let name = id
+                .strip_prefix(&format!("{base}/secrets/"))
+                .expect("unversioned id");
+            assert!(!name.contains('/'), "no version in a list item: {id}");
+            (
+                name.to_owned(),
+                i["attributes"]["enabled"].as_bool().expect("enabled"),
+            )
+        })
+        .collect();
+    let want: Vec<(String, bool)> = [
+        ("c-a", true),
+        ("s-a", true),
+        ("s-b", false),
+        ("s-c", false),
+        ("s-d", true),
+        ("s-e", true),
+    ]
+    .iter()
+    .map(|(n, e)| ((*n).to_owned(), *e))
+    .collect();
+    assert_eq!(listed, want, "the current version's enabled attribute");
+    let managed = items
+        .iter()
+        .find(|i| i["id"].as_str().is_some_and(|id| id.ends_with("/c-a")));
+    assert_eq!(managed.expect("c-a")["managed"], json!(true));
+
+    let (keys, pages) = list_all(&h, &format!("{base}/keys?{V}&maxresults=1"), &t).await;
+    assert_eq!(pages, 3);
+    let keys: Vec<(&str, bool)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k["kid"]
+                    .as_str()
+                    .expect("kid")
+                    .rsplit('/')
+                    .next()
+                    .expect("name"),
+                k["attributes"]["enabled"].as_bool().expect("enabled"),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [("c-a", true), ("k-a", true), ("k-b", false)]);
+    let (certs, pages) = list_all(&h, &format!("{base}/certificates?{V}"), &t).await;
+    assert_eq!((certs.len(), pages), (1, 1));
+    assert_eq!(certs[0]["id"], json!(format!("{base}/certificates/c-a")));
+
+    // Without maxresults a page holds up to 25; out of range is refused, as the service does.
+    let (s, page) = h.get("kv1", &format!("/secrets?{V}"), &t).await;
+    assert_eq!((s, page["value"].as_array().map(Vec::len)), (200, Some(6)));
+    for bad in ["0", "26", "x"] {
+        let (s, b) = h
+            .get("kv1", &format!("/secrets?{V}&maxresults={bad}"), &t)
+            .await;
+        assert_eq!(
+            (s, &b["error"]["code"]),
+            (400, &json!("BadParameter")),
+            "{bad}"
+        );
+    }
+
+    // Listing needs the list permission: get alone is refused with AccessDenied.
+    let reader = h.token_for("reader", "reader-secret").await;
+    let (s, b) = h.get("kv1", &format!("/secrets?{V}"), &reader).await;
+    assert_eq!(
+        (s, &b["error"]["innererror"]["code"]),
+        (403, &json!("AccessDenied"))
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("list"),
+        "{b}"
+    );
+    let (s, _) = h.get("kv1", &format!("/keys?{V}"), &reader).await;
+    assert_eq!(s, 200, "list on keys without get");
+}
+
 #[tokio::test]
 async fn requests_without_a_token_get_the_challenge_naming_tenant_and_resource() {
     let h = Harness::start(SEED).await;

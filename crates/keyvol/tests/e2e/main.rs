@@ -7,6 +7,7 @@
 
 mod util;
 
+mod beyond;
 mod chart;
 mod flexvol;
 mod hostile;

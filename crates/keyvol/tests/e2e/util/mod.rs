@@ -241,6 +241,23 @@ impl DevVaultProc {
     }
 }
 
+impl DevVaultProc {
+    /// Enables or disables the newest version of a secret through the data plane.
+    pub fn set_secret_enabled(&self, vault: &str, name: &str, enabled: bool) {
+        Self::off_runtime(|| {
+            let host = format!("{vault}.vault.azure.net");
+            let resp = self
+                .client(&[&host])
+                .patch(format!("https://{host}/secrets/{name}/?api-version=7.4"))
+                .bearer_auth(self.token())
+                .json(&serde_json::json!({ "attributes": { "enabled": enabled } }))
+                .send()
+                .expect("patch");
+            assert_eq!(resp.status(), 200);
+        })
+    }
+}
+
 impl Drop for DevVaultProc {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
