@@ -296,7 +296,48 @@ pub fn api_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
 /// The kube-rs implementation.
 pub struct KubeCluster {
     client: kube::Client,
-    classes: OnceCell<Store<SecretProviderClass>>,
+    classes: OnceCell<ClassCache>,
+}
+
+/// The watched SecretProviderClasses and whether the watch has listed once.
+#[derive(Clone)]
+struct ClassCache {
+    store: Store<SecretProviderClass>,
+    ready: Ready,
+}
+
+/// "The store has listed once", observable by any number of waiters. kube-runtime's own
+/// `Store::wait_until_ready` wakes only the last of several concurrent waiters (its readiness is a
+/// oneshot receiver, which keeps one waker), so on a fresh node all but one of a burst of publishes
+/// would wait out [`CACHE_WARMUP`]; one task waits on the store and broadcasts instead.
+#[derive(Clone)]
+struct Ready(tokio::sync::watch::Receiver<bool>);
+
+impl Ready {
+    /// Starts the one task that waits for `store` to be ready.
+    fn of<K>(store: &Store<K>) -> Self
+    where
+        K: kube::Resource + Clone + Send + Sync + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+    {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let store = store.clone();
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+        Self(rx)
+    }
+
+    /// Waits until ready, at most `limit`; true when ready.
+    async fn wait(&self, limit: Duration) -> bool {
+        let mut rx = self.0.clone();
+        matches!(
+            tokio::time::timeout(limit, rx.wait_for(|ready| *ready)).await,
+            Ok(Ok(_))
+        )
+    }
 }
 
 impl KubeCluster {
@@ -308,7 +349,7 @@ impl KubeCluster {
         })
     }
 
-    async fn class_store(&self) -> Store<SecretProviderClass> {
+    async fn class_store(&self) -> ClassCache {
         self.classes
             .get_or_init(|| async {
                 let api: Api<SecretProviderClass> = Api::all(self.client.clone());
@@ -325,7 +366,11 @@ impl KubeCluster {
                         }
                     }
                 });
-                reader
+                let ready = Ready::of(&reader);
+                ClassCache {
+                    store: reader,
+                    ready,
+                }
             })
             .await
             .clone()
@@ -353,9 +398,9 @@ impl Cluster for KubeCluster {
         namespace: &str,
         name: &str,
     ) -> Result<SecretProviderClass, ClusterError> {
-        let store = self.class_store().await;
-        let _ = tokio::time::timeout(CACHE_WARMUP, store.wait_until_ready()).await;
-        if let Some(found) = store.get(&ObjectRef::new(name).within(namespace)) {
+        let classes = self.class_store().await;
+        classes.ready.wait(CACHE_WARMUP).await;
+        if let Some(found) = classes.store.get(&ObjectRef::new(name).within(namespace)) {
             return Ok((*found).clone());
         }
         // A miss may just be a class created a moment ago: ask the API server directly.
@@ -521,5 +566,61 @@ impl Cluster for KubeCluster {
             .await
             .map(|_| ())
             .map_err(ClusterError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of class lookups on a fresh node: every waiter sees the store become ready, none
+    /// waits out the warm-up (with kube-runtime's `wait_until_ready` alone, all but the last
+    /// waiter polled would — time is paused, so a stuck waiter would run into the timeout).
+    #[tokio::test(start_paused = true)]
+    async fn every_concurrent_waiter_sees_the_class_store_become_ready() {
+        let (reader, mut writer) = reflector::store::<SecretProviderClass>();
+        let ready = Ready::of(&reader);
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let ready = ready.clone();
+                tokio::spawn(async move {
+                    let start = tokio::time::Instant::now();
+                    let ok = ready.wait(CACHE_WARMUP).await;
+                    (ok, start.elapsed())
+                })
+            })
+            .collect();
+        // Let every waiter register before the store lists.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        for waiter in waiters {
+            let (ok, waited) = waiter.await.expect("waiter");
+            assert!(ok && waited < CACHE_WARMUP, "a waiter waited {waited:?}");
+        }
+        // And the control: the store's own readiness wakes only the last of several waiters; the
+        // others sleep until their timeout wakes them (and then find the store ready).
+        let (reader, mut writer) = reflector::store::<SecretProviderClass>();
+        let direct: Vec<_> = (0..8)
+            .map(|_| {
+                let reader = reader.clone();
+                tokio::spawn(async move {
+                    let start = tokio::time::Instant::now();
+                    let _ = tokio::time::timeout(CACHE_WARMUP, reader.wait_until_ready()).await;
+                    start.elapsed()
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let mut timed_out = 0;
+        for waiter in direct {
+            if waiter.await.expect("waiter") >= CACHE_WARMUP {
+                timed_out += 1;
+            }
+        }
+        assert!(
+            timed_out > 0,
+            "kube-runtime now wakes every waiter: Ready can go"
+        );
     }
 }
