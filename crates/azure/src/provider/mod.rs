@@ -6,7 +6,7 @@
 //! and what one object contributes to it. The private submodules, one concern each: `fetch`
 //! gets one object version — from the share window (`share`), joined to an identical request in
 //! flight (`coalesce`), or from the vault with deadline-aware retries (`retry`) behind per-vault
-//! throttle gates (`gate`); `history` picks the versions of `objectVersionHistory`; `warmup`
+//! throttle gates (`gate`) and the node-wide per-vault request budget (`budget`); `history` picks the versions of `objectVersionHistory`; `warmup`
 //! tracks which kinds a client has learned its vault's challenge for; `context` holds the
 //! process-wide state and one mount's view that they all work with.
 //!
@@ -15,6 +15,7 @@
 //! ([`CLIENT_IDLE`], [`MAX_CLIENTS`]), throttle gates, share-window results and coalesced
 //! requests (each module says how).
 
+mod budget;
 mod coalesce;
 mod context;
 mod fetch;
@@ -51,9 +52,12 @@ use crate::keyvault::{Caller, KeyVault, SdkKeyVault, version_of};
 use crate::objects::{KeyVaultObject, ObjectType};
 use crate::params::AzureParams;
 
-/// How many objects of one mount are fetched at once. Key Vault allows 4,000 reads per 10 s per
-/// vault; 8 in flight keeps a 50-object mount fast without bursting a shared vault.
-pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
+/// Most requests in flight to one vault from the whole process (`--azure-fetch-concurrency`),
+/// all mounts and identities together. A mount sends all its objects at once, so a mount of up
+/// to this many objects is one round trip when nothing else is in flight to its vault; the
+/// rate stays within Key Vault's documented 4,000 transactions per 10 s per vault through the
+/// per-vault rate bucket ([`budget::RATE_BURST`], [`budget::RATE_PER_SECOND`]).
+pub const DEFAULT_FETCH_CONCURRENCY: usize = 64;
 /// Deadline of one mount: below kubelet's two-minute NodePublishVolume deadline, so keyvol answers
 /// with its own clear error instead of kubelet's DeadlineExceeded.
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
@@ -73,7 +77,8 @@ pub struct AzureProviderConfig {
     pub default_cloud: String,
     /// HTTP trust, timeouts and redirects.
     pub http: HttpConfig,
-    /// Objects fetched in parallel per mount.
+    /// Most requests in flight to one vault, node-wide (every mount sends all its objects at
+    /// once, within this).
     pub fetch_concurrency: usize,
     /// Deadline of one mount, retries included.
     pub mount_timeout: Duration,
@@ -134,6 +139,7 @@ impl AzureProvider {
     pub fn new(config: AzureProviderConfig) -> Result<Self, AzureError> {
         let http = build_client(&config.http)?;
         let observer = config.observer.clone();
+        let gates = self::gate::Gates::new(self::budget::Budgets::new(config.fetch_concurrency));
         Ok(Self {
             config,
             http,
@@ -141,6 +147,7 @@ impl AzureProvider {
             clients: IdleCache::new(CLIENT_IDLE, MAX_CLIENTS),
             state: Arc::new(FetchState {
                 observer,
+                gates,
                 ..FetchState::default()
             }),
         })
@@ -227,7 +234,8 @@ impl AzureProvider {
                 let ctx = ctx.clone();
                 async move { fetch_object(&ctx, &object).await.map(|r| (i, r)) }
             })
-            .buffered(self.config.fetch_concurrency.max(1))
+            // All at once: the vault's request budget is what holds requests back.
+            .buffer_unordered(params.objects.len().max(1))
             .try_collect()
             .await?;
         let mut all: BTreeMap<usize, ObjectFiles> = warmed;
@@ -321,6 +329,7 @@ impl AzureProvider {
             return Ok(Vec::new());
         }
         let ctx = self.mount_ctx(request, &params, deadline)?;
+        let all_at_once = params.objects.len();
         stream::iter(params.objects.clone())
             .map(move |object| {
                 let ctx = ctx.clone();
@@ -331,7 +340,7 @@ impl AzureProvider {
                     Ok(FetchedObject { object, fetched })
                 }
             })
-            .buffered(self.config.fetch_concurrency.max(1))
+            .buffered(all_at_once)
             .try_collect()
             .await
     }
@@ -355,18 +364,24 @@ async fn fetch_object(
         return Ok((files, versions));
     }
     let chosen = pick_history(ctx, object).await?;
-    for (index, version) in chosen.iter().enumerate() {
-        let fetched = fetch_version(ctx, object.object_type, &object.name, version).await?;
+    // The chosen versions are fetched at once (one round trip after the listing).
+    let all = futures::future::try_join_all(
+        chosen
+            .iter()
+            .map(|version| fetch_version(ctx, object.object_type, &object.name, version)),
+    )
+    .await?;
+    for (index, fetched) in all.iter().enumerate() {
         let file = RelPath::new(&format!("{}/{index}", object.file)).map_err(|e| {
             AzureError::InvalidParameter {
                 field: "objectAlias".into(),
                 reason: e.to_string(),
             }
         })?;
-        push_files(ctx, object, &file, &fetched, &mut files)?;
+        push_files(ctx, object, &file, fetched, &mut files)?;
         versions.push(ObjectVersion {
             id: format!("{kind}/{}/{index}", object.name),
-            version: fetched_version(&fetched).to_owned(),
+            version: fetched_version(fetched).to_owned(),
         });
     }
     Ok((files, versions))
