@@ -390,8 +390,8 @@ async fn mount_counted(
     seen(vault)
 }
 
-/// Runs `f` with a provider client on a runtime of its own.
-fn with_provider<F>(provider: &ProviderProc, f: F)
+/// Runs `f` with a client of the provider on `socket`, on a runtime of its own.
+fn with_provider<F>(socket: &std::path::Path, f: F)
 where
     F: AsyncFnOnce(
         &mut pb::csi_driver_provider_client::CsiDriverProviderClient<
@@ -405,9 +405,7 @@ where
         .expect("rt");
     rt.block_on(async {
         let mut client = pb::csi_driver_provider_client::CsiDriverProviderClient::new(
-            keyvol_proto::uds::connect(&provider.socket)
-                .await
-                .expect("socket"),
+            keyvol_proto::uds::connect(socket).await.expect("socket"),
         );
         f(&mut client).await;
     });
@@ -425,7 +423,7 @@ fn a_new_identity_costs_one_token_request_then_every_object_goes_at_once() {
     let vault = DevVaultProc::start(&round_trip_seed());
     slow_reads(&vault);
     let provider = ProviderProc::start(&vault);
-    with_provider(&provider, async |client| {
+    with_provider(&provider.socket, async |client| {
         let all_at_once = |tokens| Seen {
             tokens,
             reads: OBJECTS as u64,
@@ -468,7 +466,7 @@ fn a_custom_clouds_vault_is_asked_for_its_challenge_once_for_every_identity() {
         ("cloudName", "AzureStackCloud"),
         ("cloudEnvFileName", "stack.json"),
     ];
-    with_provider(&provider, async |client| {
+    with_provider(&provider.socket, async |client| {
         let seen = mount_counted(client, &vault, (CLIENT_ID, CLIENT_SECRET), &cloud).await;
         assert_eq!(
             (seen.unauthorized, seen.tokens, seen.reads, seen.other),
@@ -492,7 +490,7 @@ fn a_custom_clouds_vault_is_asked_for_its_challenge_once_for_every_identity() {
 fn a_vault_asking_for_another_resource_than_its_clouds_is_answered_and_remembered() {
     let vault = DevVaultProc::start_with(&round_trip_seed(), &["--resource", "https://azure.net"]);
     let provider = ProviderProc::start(&vault);
-    with_provider(&provider, async |client| {
+    with_provider(&provider.socket, async |client| {
         let seen = mount_counted(client, &vault, (CLIENT_ID, CLIENT_SECRET), &[]).await;
         assert!(
             seen.unauthorized >= 1 && seen.reads == OBJECTS as u64 && seen.tokens == 2,
@@ -514,7 +512,7 @@ fn a_challenge_for_a_resource_outside_the_vaults_domain_gets_no_token() {
         &["--resource", "https://management.azure.com"],
     );
     let provider = ProviderProc::start(&vault);
-    with_provider(&provider, async |client| {
+    with_provider(&provider.socket, async |client| {
         let err = client
             .mount(pb::MountRequest {
                 attributes: attributes(),
@@ -536,4 +534,97 @@ fn a_challenge_for_a_resource_outside_the_vaults_domain_gets_no_token() {
             .unwrap_or(0);
         assert_eq!(tokens, 1, "only the cloud's vault scope was ever asked for");
     });
+}
+
+/// Measurement, not a check: instructions `keyvol provider` executes per warm 10-object mount,
+/// counted by valgrind's callgrind (stable on a noisy machine, unlike time). Run against a
+/// release build:
+///
+/// `KEYVOL_E2E_BIN=$PWD/target/release/keyvol cargo test -p keyvol --test e2e instructions_per_warm_mount -- --ignored --nocapture`
+///
+/// The provider runs under `valgrind --tool=callgrind`; after warm-up mounts its counters are
+/// zeroed, `MOUNTS` mounts are made, and the counters dumped (`callgrind_annotate` on the file
+/// it prints shows where the instructions went).
+#[test]
+#[ignore = "measurement; needs valgrind, prints numbers"]
+fn instructions_per_warm_mount() {
+    const MOUNTS: u64 = 20;
+    let vault = DevVaultProc::start(&round_trip_seed());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("azure.sock");
+    let out = std::env::temp_dir().join(format!("keyvol-callgrind.{}", std::process::id()));
+    let mut child = std::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(keyvol_bin())
+        .arg("provider")
+        .arg(format!("--endpoint=unix://{}", socket.display()))
+        .arg("--healthz-port=0")
+        .arg("--prometheus-port=0")
+        .args(vault.azure_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("valgrind starts");
+    for _ in 0..600 {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "valgrind ended (KEYVOL_E2E_BIN must be an absolute path)"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let control = |arg: &str| {
+        let status = std::process::Command::new("callgrind_control")
+            .arg(arg)
+            .arg(child.id().to_string())
+            .stdout(Stdio::null())
+            .status()
+            .expect("callgrind_control");
+        assert!(status.success(), "callgrind_control {arg}");
+    };
+    with_provider(&socket, async |client| {
+        for _ in 0..3 {
+            mount_counted(client, &vault, (CLIENT_ID, CLIENT_SECRET), &[]).await;
+        }
+        control("--zero");
+        for _ in 0..MOUNTS {
+            mount_counted(client, &vault, (CLIENT_ID, CLIENT_SECRET), &[]).await;
+        }
+        control("--dump");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(dir);
+    // The dump after the zero is the newest `<out>.<n>` callgrind wrote.
+    let prefix = format!(
+        "{}.",
+        out.file_name().and_then(|n| n.to_str()).expect("name")
+    );
+    let dump = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .expect("a dump");
+    let text = std::fs::read_to_string(&dump).expect("dump");
+    let total: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("summary line");
+    println!(
+        "{MOUNTS} warm 10-object mounts: {total} instructions, {} per mount ({})",
+        total / MOUNTS,
+        dump.display()
+    );
 }
