@@ -101,6 +101,10 @@ pub struct Cloud {
     pub vault_dns_suffix: String,
     /// Token resource for Key Vault, e.g. `https://vault.azure.net`.
     pub vault_resource: String,
+    /// True when `vault_resource` is the one Microsoft documents for the cloud (the built-in
+    /// clouds), so requests may carry a token for it before the vault's challenge is known; a
+    /// custom cloud's comes from an operator's file and the vault's challenge is learned instead.
+    pub vault_resource_documented: bool,
 }
 
 impl Cloud {
@@ -110,7 +114,16 @@ impl Cloud {
             authority_host: authority.into(),
             vault_dns_suffix: suffix.into(),
             vault_resource: format!("https://{suffix}"),
+            vault_resource_documented: true,
         }
+    }
+
+    /// The token scope for this cloud's vaults when it is known without asking a vault: the
+    /// built-in clouds' documented Key Vault resource. `None` for a custom cloud (see
+    /// [`crate::challenge`]).
+    pub fn vault_scope(&self) -> Option<String> {
+        self.vault_resource_documented
+            .then(|| crate::challenge::scope_of_resource(&self.vault_resource))
     }
 
     /// URL of vault `name` in this cloud: `https://<name>.<suffix>/`.
@@ -208,6 +221,7 @@ impl Cloud {
             authority_host: authority,
             vault_dns_suffix: suffix.trim_start_matches('.').to_owned(),
             vault_resource: resource.trim_end_matches('/').to_owned(),
+            vault_resource_documented: false,
         })
     }
 
@@ -302,6 +316,10 @@ mod tests {
         );
         assert!(Cloud::by_name("AzureStackCloud").is_none());
         assert_eq!(
+            Cloud::by_name("AzureUSGovernment").and_then(|c| c.vault_scope()),
+            Some("https://vault.usgovcloudapi.net/.default".into())
+        );
+        assert_eq!(
             Cloud::by_name("").map(|c| c.vault_url("kv")),
             Some("https://kv.vault.azure.net/".into())
         );
@@ -321,6 +339,11 @@ mod tests {
         let cloud = read(Some(dir.path()), "env.json").expect("reads");
         assert_eq!(cloud.vault_url("kv"), "https://kv.vault.stack.local/");
         assert_eq!(cloud.vault_resource, "https://vault.stack.local");
+        assert_eq!(
+            cloud.vault_scope(),
+            None,
+            "learned from the vault's challenge"
+        );
         let absolute = path.display().to_string();
         assert_eq!(read(Some(dir.path()), &absolute), Ok(cloud.clone()));
         std::fs::create_dir(dir.path().join("sub")).expect("mkdir");

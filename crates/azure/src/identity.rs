@@ -411,6 +411,9 @@ impl ClientAssertion for SlotAssertion {
 #[derive(Default)]
 struct TokenCache {
     tokens: Mutex<HashMap<String, AccessToken>>,
+    /// Held while a token is fetched, so the concurrent requests of a mount wait for that one
+    /// token request instead of each sending their own.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl TokenCache {
@@ -515,6 +518,10 @@ impl TokenCredential for ImdsCredential {
         if let Some(t) = self.cache.get(&resource) {
             return Ok(t);
         }
+        let _fetching = self.cache.fetching.lock().await;
+        if let Some(t) = self.cache.get(&resource) {
+            return Ok(t);
+        }
         let mut query = vec![
             ("api-version", "2018-02-01".to_owned()),
             ("resource", resource.clone()),
@@ -609,6 +616,10 @@ impl TokenCredential for NmiCredential {
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         let resource = resource_of(scopes)?;
+        if let Some(t) = self.cache.get(&resource) {
+            return Ok(t);
+        }
+        let _fetching = self.cache.fetching.lock().await;
         if let Some(t) = self.cache.get(&resource) {
             return Ok(t);
         }

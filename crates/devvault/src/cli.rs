@@ -36,6 +36,11 @@ pub struct DevVaultArgs {
     /// Authority URL named in the 401 challenge.
     #[arg(long, default_value = DEFAULT_AUTHORITY)]
     pub authority: String,
+    /// Token resource the 401 challenge names and tokens must be for [default:
+    /// https://<vault-suffix>]; another https URL plays a vault whose resource is not its
+    /// cloud's usual one.
+    #[arg(long, value_name = "URL")]
+    pub resource: Option<String>,
     /// Extra host names for the server certificate; repeatable.
     #[arg(long = "host")]
     pub extra_hosts: Vec<String>,
@@ -106,6 +111,7 @@ impl DevVaultArgs {
         config.listen = self.listen;
         config.vault_suffix.clone_from(&self.vault_suffix);
         config.authority.clone_from(&self.authority);
+        config.resource.clone_from(&self.resource);
         config.extra_hosts.clone_from(&self.extra_hosts);
         config.ca_file = Some(self.ca_file.clone());
         config.tenant.clone_from(&self.tenant);

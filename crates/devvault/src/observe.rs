@@ -1,6 +1,7 @@
 //! The per-request layer every served route goes through: it applies the fault rules (latency,
 //! injected errors, 429 bursts, dropped connections) and counts requests by route, status and
-//! identity for tests and benchmarks (read as JSON through the admin API).
+//! identity for tests and benchmarks (read as JSON through the admin API), with the most
+//! requests in flight at once (so a test can tell requests sent together from one after another).
 //!
 //! Labels are bounded: routes are route templates, statuses are numbers, identities are the client
 //! ids of tokens this dev vault minted (or `-` before authentication).
@@ -8,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -30,6 +32,19 @@ pub const DROPPED: u16 = 0;
 #[derive(Debug, Default)]
 pub struct Counters {
     counts: Mutex<BTreeMap<(String, u16, String), u64>>,
+    /// Requests being served now (from arrival, added latency included, to the answer).
+    in_flight: AtomicU64,
+    /// The most requests in flight at once since the last reset.
+    peak_in_flight: AtomicU64,
+}
+
+/// One request in flight; counted out when dropped (answered, failed or abandoned).
+struct InFlight<'a>(&'a Counters);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Counters {
@@ -41,11 +56,25 @@ impl Counters {
         }
     }
 
-    /// Forgets every count.
+    /// Forgets every count; the peak starts again from the requests in flight now.
     pub fn reset(&self) {
         if let Ok(mut c) = self.counts.lock() {
             c.clear();
         }
+        self.peak_in_flight
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// Counts a request in until the returned guard is dropped.
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+
+    /// The most requests in flight at once since the last reset.
+    pub fn peak_in_flight(&self) -> u64 {
+        self.peak_in_flight.load(Ordering::SeqCst)
     }
 
     /// Total requests counted for `route` (any status, any identity).
@@ -83,6 +112,7 @@ impl Counters {
         }
         json!({
             "total": total,
+            "peakInFlight": self.peak_in_flight(),
             "byRoute": by_route,
             "byStatus": by_status,
             "byIdentity": by_identity,
@@ -108,6 +138,7 @@ pub async fn layer(State(obs): State<Arc<Observed>>, req: Request, next: Next) -
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let route = format!("{method} {path}");
+    let _in_flight = obs.counters.enter();
     let (latency, decision) = obs.faults.decide(&method, &path);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -176,6 +207,21 @@ fn dropped() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peak_in_flight_counts_requests_served_together() {
+        let c = Counters::default();
+        let a = c.enter();
+        let b = c.enter();
+        drop(a);
+        let d = c.enter();
+        assert_eq!(c.peak_in_flight(), 2);
+        drop((b, d));
+        c.reset();
+        assert_eq!(c.snapshot()["peakInFlight"], 0, "a reset starts again");
+        let _e = c.enter();
+        assert_eq!(c.peak_in_flight(), 1);
+    }
 
     #[tokio::test]
     async fn injected_errors_carry_the_code_of_their_status() {

@@ -47,6 +47,9 @@ pub struct DevVaultConfig {
     pub vault_suffix: String,
     /// Authority URL put in the 401 challenge.
     pub authority: String,
+    /// Token resource the 401 challenge names and tokens must be for, when not the default
+    /// `https://<vault_suffix>` (a vault whose resource differs from its cloud's usual one).
+    pub resource: Option<String>,
     /// Extra host names for the server certificate.
     pub extra_hosts: Vec<String>,
     /// Where to write the CA certificate (PEM), if anywhere.
@@ -73,6 +76,7 @@ impl DevVaultConfig {
             seed,
             vault_suffix: DEFAULT_VAULT_SUFFIX.into(),
             authority: DEFAULT_AUTHORITY.into(),
+            resource: None,
             extra_hosts: Vec::new(),
             ca_file: None,
             tenant: None,
@@ -280,6 +284,10 @@ impl DevVault {
             policies: AccessPolicies::from_seed(&config.seed),
             vault_suffix: config.vault_suffix.clone(),
             authority: config.authority.trim_end_matches('/').to_owned(),
+            resource: config
+                .resource
+                .as_deref()
+                .map(|r| r.trim_end_matches('/').to_owned()),
             faults: Arc::new(Faults::new(config.faults.clone())),
             counters: Arc::new(Counters::default()),
             nmi_not_ready,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub vault_suffix: String,
     /// Authority URL for challenges.
     pub authority: String,
+    /// Token resource named in challenges and required of tokens, when not the default.
+    pub resource: Option<String>,
     /// Fault rules.
     pub faults: Arc<Faults>,
     /// Request counters.

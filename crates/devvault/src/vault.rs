@@ -361,9 +361,10 @@ impl Ctx {
             return Err(ApiError::VaultNotFound { host }.into_response());
         };
         let (_, port) = split_port(&host);
-        let resource = match port {
-            Some(p) if p != 443 => format!("https://{}:{p}", state.vault_suffix),
-            _ => format!("https://{}", state.vault_suffix),
+        let resource = match (&state.resource, port) {
+            (Some(r), _) => r.clone(),
+            (None, Some(p)) if p != 443 => format!("https://{}:{p}", state.vault_suffix),
+            (None, _) => format!("https://{}", state.vault_suffix),
         };
         let challenge = |error: Option<&str>| {
             let mut v = format!(
@@ -399,7 +400,13 @@ impl Ctx {
         let Some(token) = token else {
             return Err(unauthorized(TokenError::Missing, None));
         };
-        let suffix = state.vault_suffix.to_ascii_lowercase();
+        // Tokens must be for the resource's host: the vault suffix's, unless the resource is set.
+        let suffix = state
+            .resource
+            .as_deref()
+            .and_then(|r| url::Url::parse(r).ok()?.host_str().map(str::to_owned))
+            .unwrap_or_else(|| state.vault_suffix.clone())
+            .to_ascii_lowercase();
         let audience_ok = |aud: &str| {
             url::Url::parse(aud.trim_end_matches('/'))
                 .ok()

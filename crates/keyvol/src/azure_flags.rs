@@ -20,7 +20,9 @@ pub struct AzureFlags {
     /// real names). For the dev vault: --azure-connect-to 127.0.0.1:8443.
     #[arg(long = "azure-connect-to", value_name = "ADDR:PORT")]
     pub connect_to: Option<SocketAddr>,
-    /// Objects fetched in parallel per mount.
+    /// Most Key Vault requests in flight to one vault from this process (all mounts together);
+    /// each mount sends all its objects at once within it. The rate per vault is capped
+    /// separately at Key Vault's documented 4,000 requests per 10 s.
     #[arg(long = "azure-fetch-concurrency", default_value_t = keyvol_azure::provider::DEFAULT_FETCH_CONCURRENCY)]
     pub fetch_concurrency: usize,
     /// Deadline of one mount, retries included (e.g. 30s, 2m).

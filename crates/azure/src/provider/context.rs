@@ -1,7 +1,6 @@
 //! What a fetch works with: the process-wide [`FetchState`] (requests in flight, the share
-//! window, throttle gates) and one mount's [`MountCtx`] (its vault client and what that client
-//! has warmed up, identity, deadline and formatting), plus the [`FetchKey`] that keeps
-//! identities apart.
+//! window, throttle gates and request budgets) and one mount's [`MountCtx`] (its vault client,
+//! identity, deadline and formatting), plus the [`FetchKey`] that keeps identities apart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,6 @@ use tokio::time::Instant;
 use super::coalesce::InFlight;
 use super::gate::Gates;
 use super::share::ShareCache;
-use super::warmup::Warmup;
 use crate::format::{Fetched, FormatOptions};
 use crate::identity::IdentityKey;
 use crate::keyvault::KeyVault;
@@ -51,8 +49,6 @@ pub(super) struct FetchState {
 pub(super) struct MountCtx {
     /// The Key Vault client for (vault, identity).
     pub(super) vault: Arc<dyn KeyVault>,
-    /// Which object kinds that client has made a request for.
-    pub(super) warmup: Arc<Warmup>,
     /// The vault URL (coalescing key, throttle gate).
     pub(super) vault_url: String,
     /// Who asks: the identity the client authenticates as.

@@ -1,6 +1,7 @@
 //! Per-vault throttle gates: when a vault answers 429 with a Retry-After, no request of this
 //! process goes to that vault before the time it named — other vaults are not affected. Read
-//! and closed by the retry loop ([`super::retry`]).
+//! and closed by the retry loop ([`super::retry`]), which also takes each request's slot in its
+//! vault's request budget ([`super::budget`], held here so every caller of the loop has it).
 //!
 //! A gate is dropped once it has opened (on the next look at it, or by a sweep at most every
 //! [`SWEEP_EVERY`]), and at most [`MAX_GATES`] are closed at once, so vaults a class named once
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::budget::{Admission, Budgets};
+
 /// Most vaults gated at the same time. Vault names come from classes, so the map must not grow
 /// with them; a node talks to a handful of vaults. Past this, a newly throttled vault is not
 /// gated: its own requests still wait out their Retry-After, only other mounts of it are not
@@ -20,9 +23,10 @@ const MAX_GATES: usize = 1024;
 /// How often a look at the gates also drops every gate that has opened.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// Vault URL → the time before which no request may go to it.
+/// Vault URL → the time before which no request may go to it, and each vault's request budget.
 pub(super) struct Gates {
     inner: Mutex<Inner>,
+    budgets: Budgets,
 }
 
 struct Inner {
@@ -32,16 +36,27 @@ struct Inner {
 
 impl Default for Gates {
     fn default() -> Self {
+        Self::new(Budgets::default())
+    }
+}
+
+impl Gates {
+    /// Open gates, with `budgets` for the requests that pass them.
+    pub(super) fn new(budgets: Budgets) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 until: HashMap::new(),
                 next_sweep: Instant::now() + SWEEP_EVERY,
             }),
+            budgets,
         }
     }
-}
 
-impl Gates {
+    /// Waits for a slot in `vault`'s request budget; hold it while the request is in flight.
+    pub(super) async fn admit(&self, vault: &str) -> Admission {
+        self.budgets.admit(vault).await
+    }
+
     fn lock(&self, now: Instant) -> MutexGuard<'_, Inner> {
         // Every change is one insert or remove: the map is consistent after a panic.
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,18 +6,24 @@
 //! and what one object contributes to it. The private submodules, one concern each: `fetch`
 //! gets one object version — from the share window (`share`), joined to an identical request in
 //! flight (`coalesce`), or from the vault with deadline-aware retries (`retry`) behind per-vault
-//! throttle gates (`gate`); `history` picks the versions of `objectVersionHistory`; `warmup`
-//! tracks which kinds a client has learned its vault's challenge for; `context` holds the
-//! process-wide state and one mount's view that they all work with. Beyond upstream
-//! (docs/beyond-upstream.md): `vaults` groups a class's objects by vault and works on the
-//! vaults concurrently, each with its own context; `wildcard` lists a vault for wildcard
-//! `objectName`s; `jmesPath` files come from [`crate::jmes`].
+//! throttle gates (`gate`) and the node-wide per-vault request budget (`budget`); `history`
+//! picks the versions of `objectVersionHistory`; `context` holds the process-wide state and one
+//! mount's view that they all work with. Beyond upstream (docs/beyond-upstream.md): `vaults`
+//! groups a class's objects by vault and works on the vaults concurrently, each with its own
+//! context; `wildcard` lists a vault for wildcard `objectName`s; `jmesPath` files come from
+//! [`crate::jmes`].
+//!
+//! A mount sends all its objects at once: the token scope each vault wants is known before the
+//! first request (from the cloud, or learned once per vault for the process — see
+//! [`crate::challenge`]), so no object waits for another to learn it, and a new identity costs
+//! one token request, which every request of the mount waits on together.
 //!
 //! Every per-identity and per-vault cache is bounded and shrinks back when idle: credentials
-//! ([`crate::identity::CredentialCache`]), Key Vault clients with their warm-up state
-//! ([`CLIENT_IDLE`], [`MAX_CLIENTS`]), throttle gates, share-window results and coalesced
-//! requests (each module says how).
+//! ([`crate::identity::CredentialCache`]), Key Vault clients ([`CLIENT_IDLE`], [`MAX_CLIENTS`]),
+//! vaults' challenges ([`crate::challenge::Scopes`]), throttle gates and request budgets,
+//! share-window results and coalesced requests (each module says how).
 
+mod budget;
 mod coalesce;
 mod context;
 mod fetch;
@@ -26,18 +32,15 @@ mod history;
 mod retry;
 mod share;
 mod vaults;
-mod warmup;
 mod wildcard;
 
 pub use self::wildcard::{DEFAULT_MAX_WILDCARD_OBJECTS, MAX_LISTED_OBJECTS};
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::stream::{self, StreamExt, TryStreamExt};
 use keyvol_core::{
     MountRequest, MountResponse, ObjectVersion, Provider, ProviderError, ProviderFile, RelPath,
     Sensitive,
@@ -47,26 +50,30 @@ use tokio::time::Instant;
 use self::context::{FetchState, MountCtx};
 use self::fetch::fetch_version;
 use self::history::pick_history;
-use self::warmup::Warmup;
 
 use crate::cache::IdleCache;
+use crate::challenge::Scopes;
 use crate::error::AzureError;
 use crate::format::{Fetched, FormatOptions, render};
 use crate::http::{HttpConfig, build_client};
-use crate::identity::{CredentialCache, IdentityKey, client_options};
-use crate::keyvault::{Caller, KeyVault, SdkKeyVault, version_of};
-use crate::objects::{KeyVaultObject, ObjectType};
+use crate::identity::{CredentialCache, IdentityKey};
+use crate::keyvault::{Caller, KeyVault, version_of};
+use crate::objects::KeyVaultObject;
 use crate::params::AzureParams;
+use crate::rest::RestKeyVault;
 
-/// How many objects of one mount are fetched at once. Key Vault allows 4,000 reads per 10 s per
-/// vault; 8 in flight keeps a 50-object mount fast without bursting a shared vault.
-pub const DEFAULT_FETCH_CONCURRENCY: usize = 8;
+/// Most requests in flight to one vault from the whole process (`--azure-fetch-concurrency`),
+/// all mounts and identities together. A mount sends all its objects at once, so a mount of up
+/// to this many objects is one round trip when nothing else is in flight to its vault; the
+/// rate stays within Key Vault's documented 4,000 transactions per 10 s per vault through the
+/// per-vault rate bucket ([`budget::RATE_BURST`], [`budget::RATE_PER_SECOND`]).
+pub const DEFAULT_FETCH_CONCURRENCY: usize = 64;
 /// Deadline of one mount: below kubelet's two-minute NodePublishVolume deadline, so keyvol answers
 /// with its own clear error instead of kubelet's DeadlineExceeded.
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
-/// A Key Vault client (with the challenge it learned and the connections it pools) not used by
-/// any mount for this long is dropped; the next mount of that vault and identity builds one
-/// and learns the challenge again (one extra 401).
+/// A Key Vault client of one identity not used by any mount for this long is dropped (the next
+/// mount builds another; connections and the vault's challenge are shared process-wide and
+/// outlive it).
 pub const CLIENT_IDLE: Duration = Duration::from_secs(600);
 /// Most (vault, identity) clients kept. Vault names and identities come from classes; a node
 /// talks to a handful of vaults with a few hundred identities at most. Past this, the least
@@ -80,7 +87,8 @@ pub struct AzureProviderConfig {
     pub default_cloud: String,
     /// HTTP trust, timeouts and redirects.
     pub http: HttpConfig,
-    /// Objects fetched in parallel per mount.
+    /// Most requests in flight to one vault, node-wide (every mount sends all its objects at
+    /// once, within this).
     pub fetch_concurrency: usize,
     /// Deadline of one mount, retries included.
     pub mount_timeout: Duration,
@@ -123,19 +131,14 @@ impl Default for AzureProviderConfig {
 /// The files and object versions one object contributes to a mount.
 type ObjectFiles = (Vec<ProviderFile>, Vec<ObjectVersion>);
 
-/// A cached Key Vault client and which object kinds it has warmed up.
-#[derive(Clone)]
-struct Client {
-    vault: Arc<dyn KeyVault>,
-    warmup: Arc<Warmup>,
-}
-
-/// The provider. Create one per process: it owns the token, client and in-flight caches.
+/// The provider. Create one per process: it owns the token, client, challenge and in-flight
+/// caches.
 pub struct AzureProvider {
     config: AzureProviderConfig,
     http: reqwest::Client,
     credentials: CredentialCache,
-    clients: IdleCache<(String, IdentityKey), Client>,
+    clients: IdleCache<(String, IdentityKey), Arc<dyn KeyVault>>,
+    scopes: Scopes,
     state: Arc<FetchState>,
 }
 
@@ -144,13 +147,16 @@ impl AzureProvider {
     pub fn new(config: AzureProviderConfig) -> Result<Self, AzureError> {
         let http = build_client(&config.http)?;
         let observer = config.observer.clone();
+        let gates = self::gate::Gates::new(self::budget::Budgets::new(config.fetch_concurrency));
         Ok(Self {
             config,
             http,
             credentials: CredentialCache::default(),
             clients: IdleCache::new(CLIENT_IDLE, MAX_CLIENTS),
+            scopes: Scopes::default(),
             state: Arc::new(FetchState {
                 observer,
+                gates,
                 ..FetchState::default()
             }),
         })
@@ -162,22 +168,21 @@ impl AzureProvider {
         key: &IdentityKey,
         credential: Arc<dyn azure_core::credentials::TokenCredential>,
         params: &AzureParams,
-    ) -> Result<Client, AzureError> {
+    ) -> Result<Arc<dyn KeyVault>, AzureError> {
         self.clients
             .get_or_try_insert_with(&(vault_url.to_owned(), key.clone()), || {
-                let vault = SdkKeyVault::new(
+                let vault = RestKeyVault::new(
+                    self.http.clone(),
                     vault_url,
                     Caller {
                         identity: key.label(),
                         token_endpoint: key.token_endpoint(),
                     },
                     credential,
-                    client_options(&params.cloud, &self.http),
+                    params.cloud.vault_scope(),
+                    self.scopes.vault(vault_url),
                 )?;
-                Ok(Client {
-                    vault: Arc::new(vault),
-                    warmup: Arc::default(),
-                })
+                Ok(Arc::new(vault) as Arc<dyn KeyVault>)
             })
     }
 
@@ -210,49 +215,23 @@ impl AzureProvider {
     }
 
     /// Files and versions of `objects` (all of the vault of `ctx`, wildcards expanded), in
-    /// order.
+    /// order: every object sent at once (see [`fetch_all`]).
     async fn fetch_group(
         &self,
         ctx: MountCtx,
-        mut objects: Vec<KeyVaultObject>,
+        objects: Vec<KeyVaultObject>,
     ) -> Result<Vec<ObjectFiles>, AzureError> {
-        // A client that has not yet learned its vault's challenge would send every concurrent
-        // first request unauthenticated and collect one 401 each; the first object of each kind
-        // goes alone on a new client, the rest concurrently.
-        let mut results: Vec<(Vec<ProviderFile>, Vec<ObjectVersion>)> =
-            Vec::with_capacity(objects.len());
-        let mut first: Vec<(usize, KeyVaultObject)> = Vec::new();
-        for kind in [ObjectType::Secret, ObjectType::Key, ObjectType::Cert] {
-            if ctx.warmup.needed(kind)
-                && let Some(i) = objects.iter().position(|o| o.object_type == kind)
-            {
-                first.push((i, objects[i].clone()));
-            }
-        }
-        let mut warmed: BTreeMap<usize, ObjectFiles> = BTreeMap::new();
-        for (i, object) in &first {
-            let r = fetch_object(&ctx, object).await;
-            ctx.warmup.done(object.object_type);
-            warmed.insert(*i, r?);
-        }
-        let rest: Vec<(usize, KeyVaultObject)> = objects
-            .drain(..)
-            .enumerate()
-            .filter(|(i, _)| !warmed.contains_key(i))
-            .collect();
-        let fetched: Vec<(usize, ObjectFiles)> = stream::iter(rest)
-            .map(move |(i, object)| {
-                let ctx = ctx.clone();
-                async move { fetch_object(&ctx, &object).await.map(|r| (i, r)) }
-            })
-            .buffered(self.config.fetch_concurrency.max(1))
-            .try_collect()
-            .await?;
-        let mut all: BTreeMap<usize, ObjectFiles> = warmed;
-        all.extend(fetched);
-        results.extend(all.into_values());
-        Ok(results)
+        fetch_all(&ctx, &objects).await
     }
+}
+
+/// Every object's files and versions, in `objects` order, all fetched at once: the vault's
+/// request budget is what holds requests back. The first failure ends the others.
+async fn fetch_all(
+    ctx: &MountCtx,
+    objects: &[KeyVaultObject],
+) -> Result<Vec<ObjectFiles>, AzureError> {
+    futures::future::try_join_all(objects.iter().map(|object| fetch_object(ctx, object))).await
 }
 
 /// One object of a mount and the vault's answer for it, before any formatting.
@@ -307,10 +286,9 @@ impl AzureProvider {
             (&params.pod_name, &params.pod_namespace),
         )?;
         let vault_url = params.cloud.vault_url(vault_name);
-        let client = self.vault_client(&vault_url, &identity, credential, params)?;
+        let vault = self.vault_client(&vault_url, &identity, credential, params)?;
         Ok(MountCtx {
-            vault: client.vault,
-            warmup: client.warmup,
+            vault,
             vault_url,
             identity,
             deadline,
@@ -379,19 +357,18 @@ impl AzureProvider {
             return Ok(Vec::new());
         }
         let ctx = self.mount_ctx(request, &params, deadline)?;
-        stream::iter(params.objects.clone())
-            .map(move |object| {
-                let ctx = ctx.clone();
-                async move {
-                    let fetched =
-                        fetch_version(&ctx, object.object_type, &object.name, &object.version)
-                            .await?;
-                    Ok(FetchedObject { object, fetched })
-                }
-            })
-            .buffered(self.config.fetch_concurrency.max(1))
-            .try_collect()
-            .await
+        futures::future::try_join_all(params.objects.iter().map(|object| {
+            let ctx = &ctx;
+            async move {
+                let fetched =
+                    fetch_version(ctx, object.object_type, &object.name, &object.version).await?;
+                Ok(FetchedObject {
+                    object: object.clone(),
+                    fetched,
+                })
+            }
+        }))
+        .await
     }
 }
 
@@ -418,18 +395,24 @@ async fn fetch_object(
         return Ok((files, versions));
     }
     let chosen = pick_history(ctx, object).await?;
-    for (index, version) in chosen.iter().enumerate() {
-        let fetched = fetch_version(ctx, object.object_type, &object.name, version).await?;
+    // The chosen versions are fetched at once (one round trip after the listing).
+    let all = futures::future::try_join_all(
+        chosen
+            .iter()
+            .map(|version| fetch_version(ctx, object.object_type, &object.name, version)),
+    )
+    .await?;
+    for (index, fetched) in all.iter().enumerate() {
         let file = RelPath::new(&format!("{}/{index}", object.file)).map_err(|e| {
             AzureError::InvalidParameter {
                 field: "objectAlias".into(),
                 reason: e.to_string(),
             }
         })?;
-        push_files(ctx, object, &file, &fetched, &mut files)?;
+        push_files(ctx, object, &file, fetched, &mut files)?;
         versions.push(ObjectVersion {
             id: format!("{kind}/{}/{index}", object.name),
-            version: fetched_version(&fetched).to_owned(),
+            version: fetched_version(fetched).to_owned(),
         });
     }
     Ok((files, versions))
@@ -613,6 +596,7 @@ mod tests {
 mod fake_vault_tests {
     use super::*;
     use crate::keyvault::{CertificateBundle, KeyBundle, SecretBundle, VersionInfo};
+    use crate::objects::ObjectType;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// Version `n` as Key Vault spells versions: 32 hexadecimal digits.
@@ -628,6 +612,9 @@ mod fake_vault_tests {
         delay: Option<Duration>,
         /// Answer this many gets with 429 and Retry-After 2 s first.
         throttle_first: AtomicU32,
+        /// Gets in flight now, and the most at once.
+        in_flight: AtomicU32,
+        peak: AtomicU32,
     }
 
     #[async_trait]
@@ -644,9 +631,12 @@ mod fake_vault_tests {
                     retry_after: Some(Duration::from_secs(2)),
                 });
             }
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
             if let Some(d) = self.delay {
                 tokio::time::sleep(d).await;
             }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let version = if version.is_empty() {
                 ver(4)
             } else {
@@ -707,7 +697,6 @@ mod fake_vault_tests {
     fn ctx(vault: Arc<FakeVault>) -> MountCtx {
         MountCtx {
             vault,
-            warmup: Arc::default(),
             vault_url: "https://kv.vault.azure.net/".into(),
             identity: IdentityKey {
                 mode: "ServicePrincipal",
@@ -748,6 +737,51 @@ mod fake_vault_tests {
                 )
             })
             .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mount_sends_every_object_at_once_and_keeps_their_order() {
+        let vault = Arc::new(FakeVault {
+            delay: Some(Duration::from_millis(20)),
+            ..FakeVault::default()
+        });
+        let c = ctx(vault.clone());
+        let objects: Vec<KeyVaultObject> = (0..64)
+            .map(|i| {
+                let mut o = object(&format!("objectAlias: f{i}"));
+                o.name = format!("s{i}");
+                o
+            })
+            .collect();
+        let start = Instant::now();
+        let all = fetch_all(&c, &objects).await.expect("fetches");
+        assert_eq!(
+            Instant::now() - start,
+            Duration::from_millis(20),
+            "one round trip"
+        );
+        assert_eq!(
+            vault.peak.load(Ordering::SeqCst),
+            64,
+            "all in flight at once"
+        );
+        let files: Vec<(String, String)> = all.iter().flat_map(|(f, _)| contents(f)).collect();
+        assert_eq!(files[0], ("f0".into(), "s0@v4".into()));
+        assert_eq!(files[63], ("f63".into(), "s63@v4".into()));
+        assert_eq!(files.len(), 64);
+
+        // Past the vault's in-flight limit (64 by default), a second round.
+        let objects: Vec<KeyVaultObject> = (0..65)
+            .map(|i| {
+                let mut o = object(&format!("objectAlias: g{i}"));
+                o.name = format!("t{i}");
+                o
+            })
+            .collect();
+        let start = Instant::now();
+        fetch_all(&c, &objects).await.expect("fetches");
+        assert_eq!(Instant::now() - start, Duration::from_millis(40));
+        assert_eq!(vault.peak.load(Ordering::SeqCst), 64);
     }
 
     // Upstream A3.5: with more versions available than asked for, the Azure provider returned N+1.

@@ -23,8 +23,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// honour the server's Retry-After; otherwise they grow exponentially with jitter.
 ///
 /// With a `gate`, a vault that answered 429 with Retry-After is not asked again before that
-/// time by any request of the process — other vaults are not affected. `object` names what
-/// is fetched, for the error when the gate outlasts the deadline.
+/// time by any request of the process — other vaults are not affected — and every try takes a
+/// slot of the vault's request budget ([`super::budget`]) for as long as it is in flight.
+/// `object` names what is fetched, for the error when the gate outlasts the deadline.
 pub(super) async fn with_retries<T, F, Fut>(
     deadline: Instant,
     gate: Option<(&Gates, &str)>,
@@ -52,7 +53,13 @@ where
             }
             tokio::time::sleep_until(until).await;
         }
-        match op().await {
+        let admission = match gate {
+            Some((gates, vault)) => Some(gates.admit(vault).await),
+            None => None,
+        };
+        let result = op().await;
+        drop(admission);
+        match result {
             Ok(v) => return Ok(v),
             Err(e) if e.is_transient() && attempt + 1 < MAX_TRIES => {
                 if let (

@@ -130,9 +130,6 @@ async fn list(
         },
     )
     .await;
-    // The listing was this client's first request of the kind, or a later one: either way
-    // the client has learned the vault's challenge for it.
-    ctx.warmup.done(kind);
     result.map_err(|e| match e {
         AzureError::Forbidden { detail, .. } => AzureError::Forbidden {
             object: format!(
@@ -265,7 +262,6 @@ mod tests {
     fn ctx(vault: Arc<ListingVault>) -> MountCtx {
         MountCtx {
             vault,
-            warmup: Arc::default(),
             vault_url: "https://kv.vault.azure.net/".into(),
             identity: IdentityKey {
                 mode: "ServicePrincipal",
@@ -359,8 +355,6 @@ mod tests {
             "the entry's settings, the newest version"
         );
         assert_eq!(v.lists.load(Ordering::SeqCst), 2, "one listing per kind");
-        assert!(!c.warmup.needed(ObjectType::Secret) && !c.warmup.needed(ObjectType::Cert));
-        assert!(c.warmup.needed(ObjectType::Key), "keys were not listed");
     }
 
     #[tokio::test]

@@ -219,6 +219,18 @@ impl DevVaultProc {
         })
     }
 
+    /// Forgets the request counters (and starts the in-flight peak again).
+    pub fn reset_counters(&self) {
+        Self::off_runtime(|| {
+            let resp = self
+                .client(&[])
+                .delete(self.admin_url("counters"))
+                .send()
+                .expect("reset counters");
+            assert!(resp.status().is_success());
+        })
+    }
+
     /// Adds a new version of a secret through the data plane.
     pub fn set_secret(&self, vault: &str, name: &str, value: &str) -> String {
         let host = format!("{vault}.vault.azure.net");
