@@ -48,7 +48,6 @@ impl<K: Eq + Hash + Clone, V: Clone> IdleCache<K, V> {
     }
 
     /// The value for `key`, marked as used now.
-    #[cfg(test)]
     pub(crate) fn get(&self, key: &K) -> Option<V> {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -75,6 +74,19 @@ impl<K: Eq + Hash + Clone, V: Clone> IdleCache<K, V> {
         self.make_room(&mut inner, now);
         inner.map.insert(key.clone(), (value.clone(), now));
         Ok(value)
+    }
+
+    /// Stores `value` for `key` (replacing any), making room first.
+    pub(crate) fn insert(&self, key: K, value: V) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        self.sweep(&mut inner, now);
+        if let Some(entry) = inner.map.get_mut(&key) {
+            *entry = (value, now);
+            return;
+        }
+        self.make_room(&mut inner, now);
+        inner.map.insert(key, (value, now));
     }
 
     /// Number of entries, idle ones not yet swept included.

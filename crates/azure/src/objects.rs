@@ -5,14 +5,33 @@
 //! parsing starts, [`MAX_OBJECTS_DEPTH`] and a node budget while it runs — and every object name
 //! and version must follow Key Vault's syntax ([`is_object_name`], [`is_object_version`]), so
 //! nothing a class says can change which URL is requested.
+//!
+//! A class's `objects` text comes back on every mount, republish and rotation of its volumes,
+//! and parsing it is most of a warm mount's local work, so accepted texts are remembered
+//! ([`PARSED_IDLE`], [`MAX_PARSED`], texts of at most [`MAX_PARSED_TEXT_BYTES`]).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use keyvol_core::RelPath;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+use crate::cache::IdleCache;
 use crate::error::AzureError;
+
+/// An accepted `objects` text not parsed again for this long is forgotten.
+pub const PARSED_IDLE: Duration = Duration::from_secs(600);
+/// Most accepted `objects` texts remembered (one per class in use, in practice).
+pub const MAX_PARSED: usize = 256;
+/// Only texts up to this size are remembered, so the memory they hold stays bounded (a class
+/// with dozens of objects is a few KiB).
+pub const MAX_PARSED_TEXT_BYTES: usize = 16 * 1024;
+
+/// Accepted `objects` texts and what they parsed to.
+static PARSED: LazyLock<IdleCache<String, Arc<ParsedObjects>>> =
+    LazyLock::new(|| IdleCache::new(PARSED_IDLE, MAX_PARSED));
 
 /// Kind of Key Vault object. Matched case-sensitively, as upstream does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -255,7 +274,7 @@ const KNOWN_KEYS: [&str; 12] = [
 ];
 
 /// Parsed objects plus advice about keys that look misspelled.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ParsedObjects {
     /// The objects, in manifest order.
     pub objects: Vec<KeyVaultObject>,
@@ -270,8 +289,23 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> AzureError {
     }
 }
 
-/// Parses the `objects` parameter.
+/// Parses the `objects` parameter (a text accepted before is not parsed again).
 pub fn parse_objects(text: &str) -> Result<ParsedObjects, AzureError> {
+    if text.len() > MAX_PARSED_TEXT_BYTES {
+        return parse_objects_now(text);
+    }
+    let key = text.to_owned();
+    if let Some(parsed) = PARSED.get(&key) {
+        return Ok(ParsedObjects::clone(&parsed));
+    }
+    // Parsed outside the cache's lock: other mounts' lookups do not wait on it.
+    let parsed = parse_objects_now(text)?;
+    PARSED.insert(key, Arc::new(parsed.clone()));
+    Ok(parsed)
+}
+
+/// Parses the `objects` parameter.
+fn parse_objects_now(text: &str) -> Result<ParsedObjects, AzureError> {
     if text.trim().is_empty() {
         return Err(invalid("objects", "is not set"));
     }
@@ -801,6 +835,23 @@ pub(crate) fn yaml_message(e: &serde_saphyr::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_text_gives_what_parsing_gives_and_refusals_are_not_remembered() {
+        let text = "array:\n  - |\n    objectName: remembered\n    objectType: secret\n    objectname: x\n";
+        let fresh = parse_objects_now(text).expect("valid");
+        for _ in 0..2 {
+            let again = parse_objects(text).expect("valid");
+            assert_eq!(again.objects, fresh.objects);
+            assert_eq!(again.warnings, fresh.warnings);
+        }
+        assert!(PARSED.get(&text.to_owned()).is_some());
+        let bad = "array:\n  - |\n    objectName: bad name\n    objectType: secret\n";
+        for _ in 0..2 {
+            assert!(parse_objects(bad).is_err());
+        }
+        assert!(PARSED.get(&bad.to_owned()).is_none());
+    }
 
     fn objects(items: &[&str]) -> String {
         let mut s = String::from("array:\n");

@@ -317,7 +317,12 @@ impl Rewriter {
         };
         let mut encoded = Vec::with_capacity(self.block.len() + 16);
         let mut overflow = false;
-        let decoded = self.decoder.decode_with_cb(&self.block, |name, value| {
+        // Huffman strings decoded here with one decoder per thread (the HPACK decoder would
+        // build a decoding table for each); a block that cannot be read this way goes to it
+        // as received, and it reports what is wrong.
+        let plain = without_huffman(&self.block);
+        let block = plain.as_deref().unwrap_or(&self.block);
+        let decoded = self.decoder.decode_with_cb(block, |name, value| {
             if overflow {
                 return;
             }
@@ -370,6 +375,76 @@ fn split_headers_payload(flags: u8, payload: &[u8]) -> Option<(Option<[u8; 5]>, 
     };
     let end = body.len().checked_sub(pad)?;
     Some((priority, &body[..end]))
+}
+
+thread_local! {
+    /// One Huffman decoder per thread: building one builds its decoding table.
+    static HUFFMAN: std::cell::RefCell<loona_hpack::huffman::HuffmanDecoder> =
+        std::cell::RefCell::new(loona_hpack::huffman::HuffmanDecoder::new());
+}
+
+/// Reads an HPACK integer with an `n`-bit prefix (RFC 7541 §5.1) at the start of `input`:
+/// the value and the bytes it took. `None` when cut short or too large.
+fn read_integer(input: &[u8], n: u32) -> Option<(usize, usize)> {
+    let mask = (1usize << n) - 1;
+    let mut value = usize::from(*input.first()?) & mask;
+    if value < mask {
+        return Some((value, 1));
+    }
+    let mut shift = 0;
+    for (i, &b) in input.iter().enumerate().skip(1) {
+        if shift > 21 {
+            return None;
+        }
+        value += usize::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// `block` with every Huffman-coded string literal (RFC 7541 §5.2) replaced by its plain
+/// form, everything else byte for byte: the same header list and the same dynamic-table
+/// effects. `None` when the block has no Huffman string, or cannot be read (then the HPACK
+/// decoder is given it as it is).
+fn without_huffman(block: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(block.len() * 2);
+    let mut any = false;
+    let mut at = 0;
+    while at < block.len() {
+        let first = block[at];
+        let (prefix, strings) = match first {
+            b if b & 0x80 != 0 => (7, 0),    // indexed field
+            b if b & 0xc0 == 0x40 => (6, 1), // literal with incremental indexing
+            b if b & 0xe0 == 0x20 => (5, 0), // dynamic table size update
+            _ => (4, 1),                     // literal without indexing / never indexed
+        };
+        let (index, len) = read_integer(&block[at..], prefix)?;
+        out.extend_from_slice(&block[at..at + len]);
+        at += len;
+        // A literal with index 0 carries its name as a string before the value.
+        let strings = if strings == 1 && index == 0 {
+            2
+        } else {
+            strings
+        };
+        for _ in 0..strings {
+            let huffman = block.get(at)? & 0x80 != 0;
+            let (n, len) = read_integer(&block[at..], 7)?;
+            let bytes = block.get(at + len..at + len + n)?;
+            at += len + n;
+            if huffman {
+                let plain = HUFFMAN.with(|d| d.borrow_mut().decode(bytes)).ok()?;
+                encode_string(&plain, &mut out);
+                any = true;
+            } else {
+                encode_string(bytes, &mut out);
+            }
+        }
+    }
+    any.then_some(out)
 }
 
 /// HPACK "literal header field without indexing — new name" (RFC 7541 §6.2.2), strings without
@@ -629,6 +704,63 @@ mod tests {
             decoded.sort();
             assert_eq!(decoded, want);
         }
+    }
+
+    /// RFC 7541 Appendix C.4: three requests on one connection, Huffman-coded, the second and
+    /// third referring to the dynamic table the first filled.
+    const HUFFMAN_REQUESTS: [&str; 3] = [
+        "828684418cf1e3c2e5f23a6ba0ab90f4ff",
+        "828684be5886a8eb10649cbf",
+        "828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf",
+    ];
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn huffman_strings_are_decoded_once_per_thread_to_the_same_headers_and_table() {
+        let mut as_sent = loona_hpack::Decoder::new();
+        let mut plain = loona_hpack::Decoder::new();
+        for hex in HUFFMAN_REQUESTS {
+            let block = unhex(hex);
+            let rewritten = without_huffman(&block).expect("has Huffman strings");
+            assert_eq!(
+                decode_all(&mut plain, &rewritten),
+                decode_all(&mut as_sent, &block),
+                "{hex}"
+            );
+        }
+        // The first request's authority, through a rewriter.
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(
+            FRAME_HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &unhex(HUFFMAN_REQUESTS[0]),
+        ));
+        let (out, transparent) = rewrite(&input, 5);
+        assert!(!transparent);
+        let got = frames(&out[PREFACE.len()..]);
+        let headers = decode_all(&mut loona_hpack::Decoder::new(), &got[0].3);
+        assert!(headers.contains(&(b":authority".to_vec(), REWRITTEN_AUTHORITY.to_vec())));
+        assert!(headers.contains(&(b":path".to_vec(), b"/".to_vec())));
+
+        assert_eq!(without_huffman(&[0x82, 0x86]), None, "nothing to decode");
+        assert_eq!(without_huffman(&[0x41, 0x8c, 0xf1]), None, "cut short");
+        assert_eq!(
+            without_huffman(&[0x41, 0x81, 0xff]),
+            None,
+            "not a Huffman code"
+        );
+        assert_eq!(
+            without_huffman(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            None,
+            "an integer past any table"
+        );
     }
 
     #[test]

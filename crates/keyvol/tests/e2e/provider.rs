@@ -555,6 +555,8 @@ fn instructions_per_warm_mount() {
     let out = std::env::temp_dir().join(format!("keyvol-callgrind.{}", std::process::id()));
     let mut child = std::process::Command::new("valgrind")
         .arg("--tool=callgrind")
+        .arg("--compress-strings=no")
+        .arg("--compress-pos=no")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(keyvol_bin())
         .arg("provider")
