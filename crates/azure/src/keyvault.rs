@@ -57,6 +57,34 @@ pub struct KeyBundle {
     pub y: Option<Vec<u8>>,
 }
 
+impl KeyBundle {
+    /// The public members of a key as the SDK decoded the vault's answer; `object` (e.g.
+    /// `key/k1`) names it in errors.
+    pub fn from_sdk(
+        object: &str,
+        key: &azure_security_keyvault_keys::models::Key,
+    ) -> Result<Self, AzureError> {
+        let jwk = key.key.as_ref().ok_or_else(|| AzureError::Format {
+            object: object.to_owned(),
+            reason: "the vault returned no key".into(),
+        })?;
+        let kid = jwk.kid.clone().ok_or_else(|| AzureError::Format {
+            object: object.to_owned(),
+            reason: "the vault returned no kid".into(),
+        })?;
+        let kty: &str = jwk.kty.as_ref().map(<&str>::from).unwrap_or("");
+        Ok(KeyBundle {
+            kid,
+            kty: kty.to_owned(),
+            crv: jwk.crv.as_ref().map(|c| c.as_ref().to_owned()),
+            n: jwk.n.clone(),
+            e: jwk.e.clone(),
+            x: jwk.x.clone(),
+            y: jwk.y.clone(),
+        })
+    }
+}
+
 /// A certificate's public part.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateBundle {
@@ -229,24 +257,7 @@ impl KeyVault for SdkKeyVault {
             object: object.clone(),
             reason: "the vault's answer is not a key bundle".into(),
         })?;
-        let jwk = key.key.ok_or_else(|| AzureError::Format {
-            object: object.clone(),
-            reason: "the vault returned no key".into(),
-        })?;
-        let kid = jwk.kid.clone().ok_or_else(|| AzureError::Format {
-            object: object.clone(),
-            reason: "the vault returned no kid".into(),
-        })?;
-        let kty: &str = jwk.kty.as_ref().map(<&str>::from).unwrap_or("");
-        Ok(KeyBundle {
-            kid,
-            kty: kty.to_owned(),
-            crv: jwk.crv.as_ref().map(|c| c.as_ref().to_owned()),
-            n: jwk.n.clone(),
-            e: jwk.e.clone(),
-            x: jwk.x.clone(),
-            y: jwk.y.clone(),
-        })
+        KeyBundle::from_sdk(&object, &key)
     }
 
     async fn get_certificate(
