@@ -8,10 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use keyvol_azure::objects::shown;
+use keyvol_azure::objects::{key_shown, shown};
 use serde_json::Value;
-
-use crate::options::key_shown;
 
 /// One parsed driver call.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use base64::Engine;
 use keyvol_azure::cloud::Cloud;
 use keyvol_azure::objects::ObjectType;
 use keyvol_azure::objects::{
-    MAX_OBJECT_NAME, OBJECT_VERSION_LEN, is_object_name, is_object_version, shown,
+    MAX_OBJECT_NAME, OBJECT_VERSION_LEN, is_object_name, is_object_version, key_shown, shown,
 };
 use keyvol_core::{RelPath, Sensitive};
 
@@ -258,16 +258,6 @@ impl<'a> Folded<'a> {
     /// The raw value, when present.
     fn raw(&self, key: &str) -> Option<&'a str> {
         self.map.get(key).map(|(_, v)| *v)
-    }
-}
-
-/// An option key for a message: as given when it is short plain text (keys are names), else
-/// quoted, escaped and cut as values are ([`shown`]), so a message stays one short line.
-pub(crate) fn key_shown(key: &str) -> String {
-    if key.chars().count() <= 140 && !key.chars().any(char::is_control) {
-        key.to_owned()
-    } else {
-        shown(key)
     }
 }
 
