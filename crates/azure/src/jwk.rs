@@ -35,8 +35,13 @@ pub fn public_key_pem(key: &KeyBundle) -> Result<Vec<u8>, JwkError> {
 pub fn public_key_der(key: &KeyBundle) -> Result<Vec<u8>, JwkError> {
     match key.kty.as_str() {
         "RSA" | "RSA-HSM" => {
-            let n = key.n.as_deref().ok_or(JwkError::Missing("n"))?;
-            let e = key.e.as_deref().ok_or(JwkError::Missing("e"))?;
+            // Big-endian unsigned integers; zero (or an empty member, which Go reads as zero) is
+            // no modulus or exponent, and would be written as an invalid DER INTEGER.
+            let n = trim_zeros(key.n.as_deref().ok_or(JwkError::Missing("n"))?);
+            let e = trim_zeros(key.e.as_deref().ok_or(JwkError::Missing("e"))?);
+            if n.is_empty() || e.is_empty() {
+                return Err(JwkError::Invalid("RSA"));
+            }
             let rsa = pkcs1::RsaPublicKey {
                 modulus: UintRef::new(n).map_err(|_| JwkError::Invalid("RSA"))?,
                 public_exponent: UintRef::new(e).map_err(|_| JwkError::Invalid("RSA"))?,
@@ -57,7 +62,7 @@ pub fn public_key_der(key: &KeyBundle) -> Result<Vec<u8>, JwkError> {
                 "P-256" => 32,
                 "P-384" => 48,
                 "P-521" => 66,
-                other => return Err(JwkError::Curve(other.to_owned())),
+                other => return Err(JwkError::Curve(named(other))),
             };
             // Coordinates are fixed-size big-endian; pad short encodings as Go's big.Int does.
             let mut point = vec![0x04];
@@ -77,15 +82,42 @@ pub fn public_key_der(key: &KeyBundle) -> Result<Vec<u8>, JwkError> {
             doc.map(|d| d.as_bytes().to_vec())
                 .map_err(|_| JwkError::Invalid("EC"))
         }
-        other => Err(JwkError::KeyType(other.to_owned())),
+        other => Err(JwkError::KeyType(named(other))),
     }
 }
 
+/// Longest `kty` or `crv` repeated in a message.
+const MAX_NAMED: usize = 64;
+
+/// A `kty` or `crv` value for a message: cut after [`MAX_NAMED`] characters, control characters
+/// escaped, so whatever the answer holds, the message stays one short line.
+fn named(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(MAX_NAMED)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    if value.chars().nth(MAX_NAMED).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// `bytes` without leading zero bytes.
+fn trim_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
 fn left_pad(bytes: &[u8], size: usize) -> Option<Vec<u8>> {
-    let trimmed: &[u8] = {
-        let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-        &bytes[first..]
-    };
+    let trimmed = trim_zeros(bytes);
     if trimmed.len() > size {
         return None;
     }
@@ -142,6 +174,64 @@ mod tests {
             pem.starts_with("-----BEGIN PUBLIC KEY-----\n")
                 && pem.ends_with("-----END PUBLIC KEY-----\n")
         );
+    }
+
+    #[test]
+    fn rsa_members_that_are_empty_or_zero_are_invalid() {
+        // Found by fuzz/fuzz_targets/jwk.rs: an empty `n` or `e` became a zero-length INTEGER,
+        // a PEM that no parser reads; all-zero members became a modulus or exponent of 0.
+        let (_, raw) = spki_of(&rcgen::PKCS_RSA_SHA256);
+        let parsed: pkcs1::RsaPublicKey<UintRef<'_>> = der::Decode::from_der(&raw).expect("pkcs1");
+        let n = parsed.modulus.as_bytes().to_vec();
+        for (n, e) in [
+            (vec![], vec![1, 0, 1]),
+            (n.clone(), vec![]),
+            (vec![0; 256], vec![1, 0, 1]),
+            (n.clone(), vec![0]),
+        ] {
+            let bundle = KeyBundle {
+                kty: "RSA".into(),
+                n: Some(n),
+                e: Some(e),
+                ..KeyBundle::default()
+            };
+            assert_eq!(public_key_der(&bundle), Err(JwkError::Invalid("RSA")));
+        }
+        // Leading zeros are only padding.
+        let mut padded = vec![0, 0];
+        padded.extend_from_slice(&n);
+        let bundle = |n: Vec<u8>| KeyBundle {
+            kty: "RSA".into(),
+            n: Some(n),
+            e: Some(vec![0, 1, 0, 1]),
+            ..KeyBundle::default()
+        };
+        assert_eq!(public_key_der(&bundle(padded)), public_key_der(&bundle(n)));
+    }
+
+    #[test]
+    fn long_or_odd_types_and_curves_are_named_in_one_short_line() {
+        // Found by fuzz/fuzz_targets/jwk.rs: the answer's `kty` was repeated whole.
+        let k = KeyBundle {
+            kty: format!("RSA\n{}", "x".repeat(100_000)),
+            ..KeyBundle::default()
+        };
+        let message = public_key_der(&k).expect_err("unknown type").to_string();
+        assert!(message.len() < 200, "{} bytes", message.len());
+        assert!(message.starts_with("key type 'RSA\\nxxx"), "{message}");
+        assert!(
+            message.ends_with("x…' currently not supported"),
+            "{message}"
+        );
+        let k = KeyBundle {
+            kty: "EC".into(),
+            crv: Some("P".repeat(10_000)),
+            x: Some(vec![1]),
+            y: Some(vec![2]),
+            ..KeyBundle::default()
+        };
+        let message = public_key_der(&k).expect_err("unknown curve").to_string();
+        assert!(message.len() < 200, "{} bytes", message.len());
     }
 
     #[test]

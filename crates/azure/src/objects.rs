@@ -233,6 +233,16 @@ pub fn shown(value: &str) -> String {
     }
 }
 
+/// A key for a message: as written when it is short plain text (keys are names), else quoted,
+/// escaped and cut as values are ([`shown`]), so a message stays one short line.
+pub fn key_shown(key: &str) -> String {
+    if key.chars().count() <= MAX_SHOWN && !key.chars().any(char::is_control) {
+        key.to_owned()
+    } else {
+        shown(key)
+    }
+}
+
 /// The YAML parser's limits for `objects` and each item.
 fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
@@ -348,8 +358,8 @@ fn parse_objects_now(text: &str) -> Result<ParsedObjects, AzureError> {
             return Err(invalid(
                 &field,
                 format!(
-                    "file name {:?} is also used by {}; give one of them an objectAlias",
-                    object.file.as_str(),
+                    "file name {} is also used by {}; give one of them an objectAlias",
+                    shown(object.file.as_str()),
                     owners
                         .get(object.file.as_str())
                         .cloned()
@@ -364,7 +374,8 @@ fn parse_objects_now(text: &str) -> Result<ParsedObjects, AzureError> {
                 return Err(invalid(
                     format!("{}.objectAlias", extracted.field),
                     format!(
-                        "file name {name:?} is also used by {}",
+                        "file name {} is also used by {}",
+                        shown(&name),
                         owners.get(&name).map_or("another entry", String::as_str)
                     ),
                 ));
@@ -404,7 +415,9 @@ pub(crate) fn check_directories(files: &BTreeMap<String, (usize, u32)>) -> Resul
             return Err(invalid(
                 format!("objects[{j}]"),
                 format!(
-                    "file name {other:?} would need {needs:?} (objects[{i}]) to be a directory"
+                    "file name {} would need {} (objects[{i}]) to be a directory",
+                    shown(other),
+                    shown(&needs)
                 ),
             ));
         }
@@ -458,7 +471,7 @@ fn parse_item(field: &str, text: &str) -> Result<RawItem, AzureError> {
         if let Some((key, _)) = map.iter().find(|(k, v)| {
             k.as_str() != JMES_PATH_KEY && matches!(v, Value::Array(_) | Value::Object(_))
         }) {
-            return invalid(format!("{field}.{key}"), "must be a scalar");
+            return invalid(format!("{field}.{}", key_shown(key)), "must be a scalar");
         }
         if map.contains_key(JMES_PATH_KEY) {
             return invalid(
@@ -493,7 +506,7 @@ fn parse_jmes_paths(
             .find(|k| !matches!(k.as_str(), "path" | "objectAlias"))
         {
             return Err(invalid(
-                format!("{at}.{key}"),
+                format!("{at}.{}", key_shown(key)),
                 "unknown key (an entry takes path and objectAlias)",
             ));
         }
@@ -532,11 +545,12 @@ fn parse_one(
     let map = &raw.scalars;
     for key in map.keys() {
         if !KNOWN_KEYS.contains(&key.as_str()) {
+            let key_text = key_shown(key);
             match closest_known(key) {
                 Some(known) => warnings.push(format!(
-                    "{field}.{key}: unknown key, did you mean {known}? (ignored, as upstream does)"
+                    "{field}.{key_text}: unknown key, did you mean {known}? (ignored, as upstream does)"
                 )),
-                None => warnings.push(format!("{field}.{key}: unknown key (ignored)")),
+                None => warnings.push(format!("{field}.{key_text}: unknown key (ignored)")),
             }
         }
     }
@@ -602,7 +616,10 @@ fn parse_one(
         other => {
             return Err(invalid(
                 format!("{field}.objectType"),
-                format!("{other:?} is not one of secret, key, cert (the value is case-sensitive)"),
+                format!(
+                    "{} is not one of secret, key, cert (the value is case-sensitive)",
+                    shown(other)
+                ),
             ));
         }
     };
@@ -614,7 +631,7 @@ fn parse_one(
         _ => {
             return Err(invalid(
                 format!("{field}.objectFormat"),
-                format!("{format_text:?} is not one of pem, pfx"),
+                format!("{} is not one of pem, pfx", shown(&format_text)),
             ));
         }
     };
@@ -633,7 +650,7 @@ fn parse_one(
         _ => {
             return Err(invalid(
                 format!("{field}.objectEncoding"),
-                format!("{encoding_text:?} is not one of utf-8, base64, hex"),
+                format!("{} is not one of utf-8, base64, hex", shown(&encoding_text)),
             ));
         }
     };
@@ -653,7 +670,7 @@ fn parse_one(
             .map_err(|_| {
                 invalid(
                     format!("{field}.objectVersionHistory"),
-                    format!("{history_text:?} is not a whole number"),
+                    format!("{} is not a whole number", shown(&history_text)),
                 )
             })?
             .max(0)
@@ -669,7 +686,10 @@ fn parse_one(
             _ => {
                 return Err(invalid(
                     format!("{field}.filePermission"),
-                    format!("{perm_text:?} is not an octal permission between 0000 and 0777"),
+                    format!(
+                        "{} is not an octal permission between 0000 and 0777",
+                        shown(&perm_text)
+                    ),
                 ));
             }
         }
@@ -941,6 +961,45 @@ mod tests {
             let err = parse_objects(&text).expect_err(want);
             assert_eq!(err.to_string(), want);
         }
+    }
+
+    #[test]
+    fn messages_stay_short_whatever_the_values_and_keys() {
+        // The objects fuzz target's bound on messages, on inputs written for it: refused values,
+        // file names and keys were quoted whole, so a long one made a message as long.
+        let long = "x".repeat(5000);
+        let dirs = format!("{}/", "d".repeat(250)).repeat(12);
+        let one = |extra: &str| objects(&[&format!("objectName: a\nobjectType: secret\n{extra}")]);
+        let texts = [
+            objects(&[&format!("objectName: a\nobjectType: {long}")]),
+            one(&format!("objectFormat: {long}")),
+            one(&format!("objectEncoding: {long}")),
+            one(&format!("objectVersionHistory: {long}")),
+            one(&format!("filePermission: {long}")),
+            one(&format!("? {long}\n: [1]")),
+            objects(&[
+                &format!("objectName: a\nobjectType: secret\nobjectAlias: {dirs}f"),
+                &format!("objectName: b\nobjectType: secret\nobjectAlias: {dirs}f"),
+            ]),
+            objects(&[
+                &format!("objectName: a\nobjectType: secret\nobjectAlias: {dirs}f"),
+                &format!("objectName: b\nobjectType: secret\nobjectAlias: {dirs}f/g"),
+            ]),
+        ];
+        for text in &texts {
+            let e = parse_objects(text).expect_err("refused").to_string();
+            assert!(
+                e.len() < 600 && e.contains('…'),
+                "{} bytes: {e:.300}",
+                e.len()
+            );
+        }
+        let parsed = parse_objects(&one(&format!("? {long}\n: 1"))).expect("parses");
+        assert!(
+            parsed.warnings[0].len() < 600,
+            "{}",
+            parsed.warnings[0].len()
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub fn pfx_to_pem(pfx: &[u8], construct_chain: bool) -> Result<PemParts, String>
 
 /// Re-encodes a PKCS#8 private key as Go's `MarshalPKCS8PrivateKey` would: no attributes; RSA
 /// with NULL parameters; EC with the named curve outside and, inside, a SEC1 key with the scalar
-/// padded to the curve size, no parameters, and the public point.
+/// padded to the curve size, no parameters, and the public point computed from the scalar.
 pub fn normalize_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
     let info = PrivateKeyInfoRef::from_der(der)
         .map_err(|_| "a private key in the bundle is not PKCS#8".to_owned())?;
@@ -93,19 +93,15 @@ pub fn normalize_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
                 .and_then(|p| p.named_curve())
                 .ok_or_else(|| bad("EC"))?,
         };
-        let (size, public) = match curve {
-            c if c == P256 => (32, ec_public_p256(inner.private_key)),
-            c if c == P384 => (48, ec_public_p384(inner.private_key)),
-            c if c == P521 => (66, ec_public_p521(inner.private_key)),
+        let (size, public_of): (usize, PublicOf) = match curve {
+            c if c == P256 => (32, ec_public_p256),
+            c if c == P384 => (48, ec_public_p384),
+            c if c == P521 => (66, ec_public_p521),
             other => {
                 return Err(format!(
                     "a private key in the bundle uses curve {other}, which is not supported"
                 ));
             }
-        };
-        let public = match inner.public_key {
-            Some(p) => p.to_vec(),
-            None => public.ok_or_else(|| bad("EC"))?,
         };
         let scalar = inner.private_key;
         let first = scalar.iter().position(|b| *b != 0).unwrap_or(scalar.len());
@@ -115,6 +111,11 @@ pub fn normalize_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
         }
         let mut padded = vec![0u8; size - trimmed.len()];
         padded.extend_from_slice(trimmed);
+        // The public point is always the scalar's, as Go's parser computes it: a stored point
+        // that belongs to another key is dropped (the written key would not match its
+        // certificate), and a scalar that is no private key (zero, or not below the curve's
+        // order) is refused.
+        let public = public_of(&padded).ok_or_else(|| bad("EC"))?;
         let sec1_der = sec1::EcPrivateKey {
             private_key: &padded,
             parameters: None,
@@ -139,7 +140,11 @@ pub fn normalize_pkcs8(der: &[u8]) -> Result<Vec<u8>, String> {
     ))
 }
 
-/// The uncompressed public point for a private scalar.
+/// Computes a curve's public point from a scalar.
+type PublicOf = fn(&[u8]) -> Option<Vec<u8>>;
+
+/// The uncompressed public point for a private scalar of the curve's size; `None` when the scalar
+/// is zero or not below the curve's order.
 macro_rules! ec_public_for {
     ($name:ident, $curve:ident) => {
         fn $name(scalar: &[u8]) -> Option<Vec<u8>> {
@@ -152,3 +157,82 @@ macro_rules! ec_public_for {
 ec_public_for!(ec_public_p256, p256);
 ec_public_for!(ec_public_p384, p384);
 ec_public_for!(ec_public_p521, p521);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A P-256 PKCS#8 key as rcgen writes it, with its SEC1 parts handed to `edit` first.
+    fn p256_key(edit: impl FnOnce(&[u8], &[u8]) -> (Vec<u8>, Option<Vec<u8>>)) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
+        let der = key.serialize_der();
+        let info = PrivateKeyInfoRef::from_der(&der).expect("pkcs8");
+        let inner = sec1::EcPrivateKey::from_der(info.private_key.as_bytes()).expect("sec1");
+        let public = inner.public_key.expect("rcgen writes the public key");
+        let (scalar, public) = edit(inner.private_key, public);
+        let sec1_der = sec1::EcPrivateKey {
+            private_key: &scalar,
+            parameters: inner.parameters,
+            public_key: public.as_deref(),
+        }
+        .to_der()
+        .expect("sec1");
+        PrivateKeyInfoRef {
+            algorithm: info.algorithm,
+            private_key: OctetStringRef::new(&sec1_der).expect("octets"),
+            public_key: None,
+        }
+        .to_der()
+        .expect("pkcs8")
+    }
+
+    fn public_of(pkcs8: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let info = PrivateKeyInfoRef::from_der(pkcs8).expect("pkcs8");
+        let inner = sec1::EcPrivateKey::from_der(info.private_key.as_bytes()).expect("sec1");
+        (
+            inner.private_key.to_vec(),
+            inner.public_key.expect("public key").to_vec(),
+        )
+    }
+
+    #[test]
+    fn ec_keys_carry_the_public_point_of_their_own_scalar() {
+        // Found by fuzz/fuzz_targets/pem.rs: a stored public point was written as it was, even
+        // when it belonged to another key.
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
+        let wrong = other.public_key_raw().to_vec();
+        let given = p256_key(|scalar, _| (scalar.to_vec(), Some(wrong.clone())));
+        let (scalar, public) = public_of(&normalize_pkcs8(&given).expect("normalises"));
+        let derived = p256::SecretKey::from_slice(&scalar)
+            .expect("scalar")
+            .public_key()
+            .to_sec1_bytes()
+            .to_vec();
+        assert_ne!(public, wrong);
+        assert_eq!(public, derived);
+
+        // A key stored without its point gets its scalar's.
+        let bare = p256_key(|scalar, _| (scalar.to_vec(), None));
+        let (scalar, public) = public_of(&normalize_pkcs8(&bare).expect("normalises"));
+        let derived = p256::SecretKey::from_slice(&scalar)
+            .expect("scalar")
+            .public_key()
+            .to_sec1_bytes()
+            .to_vec();
+        assert_eq!(public, derived);
+    }
+
+    #[test]
+    fn ec_scalars_that_are_no_private_key_are_refused() {
+        // Zero, and the curve's order itself: with a stored point they used to pass.
+        let order = hex::decode("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
+            .expect("hex");
+        for bad in [vec![0u8; 32], order] {
+            let key = p256_key(|_, public| (bad.clone(), Some(public.to_vec())));
+            assert_eq!(
+                normalize_pkcs8(&key),
+                Err("a private key in the bundle is not a valid EC key".to_owned())
+            );
+        }
+    }
+}

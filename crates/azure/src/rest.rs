@@ -394,34 +394,8 @@ impl KeyVault for RestKeyVault {
     async fn get_key(&self, name: &str, version: &str) -> Result<KeyBundle, AzureError> {
         let object = format!("key/{name}");
         let url = self.url(ObjectType::Key, &name_version(name, version));
-        let key: KeyJson = self.get_json(&url, &object, "a key bundle").await?;
-        let jwk = key.key.ok_or_else(|| AzureError::Format {
-            object: object.clone(),
-            reason: "the vault returned no key".into(),
-        })?;
-        let kid = jwk.kid.ok_or_else(|| AzureError::Format {
-            object: object.clone(),
-            reason: "the vault returned no kid".into(),
-        })?;
-        let member = |value: Option<String>, field: &str| -> Result<Option<Vec<u8>>, AzureError> {
-            value
-                .map(|v| {
-                    base64_any(&v).ok_or_else(|| AzureError::Format {
-                        object: object.clone(),
-                        reason: format!("the key's {field} is not base64url"),
-                    })
-                })
-                .transpose()
-        };
-        Ok(KeyBundle {
-            kid,
-            kty: jwk.kty.unwrap_or_default(),
-            crv: jwk.crv,
-            n: member(jwk.n, "n")?,
-            e: member(jwk.e, "e")?,
-            x: member(jwk.x, "x")?,
-            y: member(jwk.y, "y")?,
-        })
+        let body = self.get(&url, &object).await?;
+        key_bundle(&object, body.expose())
     }
 
     async fn get_certificate(
@@ -530,6 +504,35 @@ impl KeyVault for RestKeyVault {
             ),
         })
     }
+}
+
+/// A key bundle (`GET /keys/{name}` answer: JWK members in base64url) as a [`KeyBundle`];
+/// `object` (e.g. `key/k1`) names it in errors, which never hold the body.
+pub fn key_bundle(object: &str, body: &[u8]) -> Result<KeyBundle, AzureError> {
+    let format = |reason: &str| AzureError::Format {
+        object: object.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let key: KeyJson = serde_json::from_slice(body)
+        .map_err(|_| format("the vault's answer is not a key bundle"))?;
+    let jwk = key.key.ok_or_else(|| format("the vault returned no key"))?;
+    let kid = jwk.kid.ok_or_else(|| format("the vault returned no kid"))?;
+    let member = |value: Option<String>, field: &str| -> Result<Option<Vec<u8>>, AzureError> {
+        value
+            .map(|v| {
+                base64_any(&v).ok_or_else(|| format(&format!("the key's {field} is not base64url")))
+            })
+            .transpose()
+    };
+    Ok(KeyBundle {
+        kid,
+        kty: jwk.kty.unwrap_or_default(),
+        crv: jwk.crv,
+        n: member(jwk.n, "n")?,
+        e: member(jwk.e, "e")?,
+        x: member(jwk.x, "x")?,
+        y: member(jwk.y, "y")?,
+    })
 }
 
 /// Why a body could not be read.

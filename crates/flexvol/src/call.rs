@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use keyvol_azure::objects::{key_shown, shown};
 use serde_json::Value;
 
 /// One parsed driver call.
@@ -60,11 +61,11 @@ pub enum CallError {
         got: usize,
     },
     /// The volume directory is not an absolute path.
-    #[error("{command}: the volume directory {path:?} is not an absolute path")]
+    #[error("{command}: the volume directory {path} is not an absolute path")]
     RelativeTarget {
         /// The command.
         command: &'static str,
-        /// The path given.
+        /// The path given, quoted (and cut when long).
         path: String,
     },
     /// The options argument is not JSON.
@@ -147,7 +148,7 @@ fn target_arg(command: &'static str, arg: Option<&String>) -> Result<PathBuf, Ca
     if !path.is_absolute() {
         return Err(CallError::RelativeTarget {
             command,
-            path: arg.clone(),
+            path: shown(arg),
         });
     }
     Ok(path)
@@ -165,7 +166,9 @@ fn parse_options(text: &str) -> Result<BTreeMap<String, String>, CallError> {
     map.into_iter()
         .map(|(key, value)| match value {
             Value::String(s) => Ok((key, s)),
-            _ => Err(CallError::OptionNotString { key }),
+            _ => Err(CallError::OptionNotString {
+                key: key_shown(&key),
+            }),
         })
         .collect()
 }
@@ -265,5 +268,19 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("s3cr3t"), "{err}");
+
+        // Long keys and paths are cut (found by fuzz/fuzz_targets/flexvol_options.rs).
+        let long = "k".repeat(5000);
+        for a in [
+            vec!["mount".to_owned(), format!("rel/{long}"), "{}".to_owned()],
+            vec![
+                "mount".to_owned(),
+                "/d".to_owned(),
+                format!("{{\"{long}\": 1}}"),
+            ],
+        ] {
+            let err = DriverCall::parse(&a).expect_err("refused").to_string();
+            assert!(err.len() < 300 && err.contains('…'), "{} bytes", err.len());
+        }
     }
 }

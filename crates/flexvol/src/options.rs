@@ -13,7 +13,7 @@ use base64::Engine;
 use keyvol_azure::cloud::Cloud;
 use keyvol_azure::objects::ObjectType;
 use keyvol_azure::objects::{
-    MAX_OBJECT_NAME, OBJECT_VERSION_LEN, is_object_name, is_object_version, shown,
+    MAX_OBJECT_NAME, OBJECT_VERSION_LEN, is_object_name, is_object_version, key_shown, shown,
 };
 use keyvol_core::{RelPath, Sensitive};
 
@@ -242,8 +242,8 @@ impl<'a> Folded<'a> {
         for (k, v) in options {
             if let Some((first, _)) = map.insert(k.to_ascii_lowercase(), (k.as_str(), v.as_str())) {
                 return Err(OptionsError::Duplicate {
-                    first: first.to_owned(),
-                    second: k.clone(),
+                    first: key_shown(first),
+                    second: key_shown(k),
                 });
             }
         }
@@ -275,7 +275,7 @@ fn parse_bool(o: &Folded<'_>, option: &'static str) -> Result<bool, OptionsError
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         other => Err(invalid(
             option,
-            format!("{other:?} is not a boolean (true or false)"),
+            format!("{} is not a boolean (true or false)", shown(other)),
         )),
     }
 }
@@ -349,7 +349,10 @@ impl FlexOptions {
         {
             return Err(invalid(
                 key::KEYVAULT_NAME,
-                format!("{vault_name:?} is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)"),
+                format!(
+                    "{} is not a vault name (3 to 24 of 0-9, a-z, A-Z and -)",
+                    shown(&vault_name)
+                ),
             ));
         }
 
@@ -367,7 +370,10 @@ impl FlexOptions {
         {
             return Err(invalid(
                 key::TENANT_ID,
-                format!("{tenant_id:?} is not a tenant id (a GUID or a domain name)"),
+                format!(
+                    "{} is not a tenant id (a GUID or a domain name)",
+                    shown(&tenant_id)
+                ),
             ));
         }
 
@@ -381,7 +387,7 @@ impl FlexOptions {
             Cloud::by_name(cloud_name).ok_or_else(|| {
                 invalid(
                     key::CLOUD_NAME,
-                    format!("{cloud_name:?} is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud, AzureGermanCloud"),
+                    format!("{} is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud, AzureGermanCloud", shown(cloud_name)),
                 )
             })?
         };
@@ -393,7 +399,7 @@ impl FlexOptions {
                 _ => {
                     return Err(invalid(
                         key::NMI_PORT,
-                        format!("{text:?} is not a port number (1 to 65535)"),
+                        format!("{} is not a port number (1 to 65535)", shown(text)),
                     ));
                 }
             },
@@ -406,8 +412,8 @@ impl FlexOptions {
                 return Err(invalid(
                     key::OUTPUT_FORMAT,
                     format!(
-                        "{:?} is not one of flexvol (the original driver's formats, default) or csi (the CSI provider's PEM formats)",
-                        o.get(key::OUTPUT_FORMAT)
+                        "{} is not one of flexvol (the original driver's formats, default) or csi (the CSI provider's PEM formats)",
+                        shown(o.get(key::OUTPUT_FORMAT))
                     ),
                 ));
             }
@@ -532,7 +538,8 @@ fn parse_objects(o: &Folded<'_>) -> Result<Vec<FlexObject>, OptionsError> {
                 return Err(invalid(
                     types_key,
                     format!(
-                        "entry {entry} ({other:?}) is not one of secret, key, cert (the value is case-sensitive)"
+                        "entry {entry} ({}) is not one of secret, key, cert (the value is case-sensitive)",
+                        shown(other)
                     ),
                 ));
             }
@@ -551,8 +558,12 @@ fn parse_objects(o: &Folded<'_>) -> Result<Vec<FlexObject>, OptionsError> {
             Some(alias) => (alias.as_str(), aliases_key),
             None => (name.as_str(), names_key),
         };
-        let file = RelPath::new(file_text)
-            .map_err(|e| invalid(file_key, format!("entry {entry} ({file_text:?}): {e}")))?;
+        let file = RelPath::new(file_text).map_err(|e| {
+            invalid(
+                file_key,
+                format!("entry {entry} ({}): {e}", shown(file_text)),
+            )
+        })?;
         objects.push(FlexObject {
             name: name.clone(),
             object_type,
@@ -580,10 +591,10 @@ fn check_files(objects: &[FlexObject], option: &'static str) -> Result<(), Optio
                 return Err(invalid(
                     option,
                     format!(
-                        "entries {} and {} both write the file {:?}; give them different aliases",
+                        "entries {} and {} both write the file {}; give them different aliases",
                         i + 1,
                         j + 1,
-                        a.file.as_str()
+                        shown(a.file.as_str())
                     ),
                 ));
             }
@@ -595,11 +606,11 @@ fn check_files(objects: &[FlexObject], option: &'static str) -> Result<(), Optio
                     return Err(invalid(
                         option,
                         format!(
-                            "entry {} writes {:?}, which needs entry {}'s file {:?} to be a directory",
+                            "entry {} writes {}, which needs entry {}'s file {} to be a directory",
                             yi + 1,
-                            y.file.as_str(),
+                            shown(y.file.as_str()),
                             xi + 1,
-                            x.file.as_str()
+                            shown(x.file.as_str())
                         ),
                     ));
                 }
@@ -1005,6 +1016,45 @@ mod tests {
             FlexOptions::parse(&m).expect_err("twice").to_string(),
             "option KEYVAULTNAME is given twice (also as keyVaultName)"
         );
+    }
+
+    #[test]
+    fn messages_stay_short_whatever_the_values() {
+        // Found by fuzz/fuzz_targets/flexvol_options.rs: refused values were quoted whole, so a
+        // long option made a message as long (kubelet logs it and shows it in the pod's events).
+        let long = "x".repeat(5000);
+        let dirs = format!("{}/f", "d".repeat(250)).repeat(10);
+        let cases: Vec<Vec<(&str, String)>> = vec![
+            vec![("keyvaultname", long.clone())],
+            vec![("tenantid", format!("{long}/"))],
+            vec![("cloudname", long.clone())],
+            vec![("nmiport", long.clone())],
+            vec![("outputformat", long.clone())],
+            vec![("usepodidentity", long.clone())],
+            vec![("keyvaultobjecttypes", long.clone())],
+            vec![("keyvaultobjectaliases", format!("{long}/../x"))],
+            vec![
+                ("keyvaultobjectnames", "a;b".into()),
+                ("keyvaultobjecttypes", "secret;secret".into()),
+                ("keyvaultobjectaliases", format!("{dirs};{dirs}")),
+            ],
+            vec![
+                ("keyvaultobjectnames", "a;b".into()),
+                ("keyvaultobjecttypes", "secret;secret".into()),
+                ("keyvaultobjectaliases", format!("{dirs}/g;{dirs}")),
+            ],
+        ];
+        for case in cases {
+            let extra: Vec<(&str, &str)> = case.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let e = err(&extra);
+            assert!(e.len() < 500, "{} bytes for {:?}", e.len(), case[0].0);
+            assert!(e.contains('…'), "{e}");
+        }
+        let mut m = opts(&[]);
+        m.insert(format!("{long}A"), "1".into());
+        m.insert(format!("{long}a"), "2".into());
+        let e = FlexOptions::parse(&m).expect_err("twice").to_string();
+        assert!(e.len() < 500, "{} bytes", e.len());
     }
 
     #[test]

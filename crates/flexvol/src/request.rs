@@ -62,16 +62,45 @@ fn objects_parameter(options: &FlexOptions) -> String {
         .objects
         .iter()
         .map(|o| {
-            json!({
-                "objectName": o.name,
-                "objectType": o.object_type.as_str(),
-                "objectVersion": o.version,
-                "objectAlias": o.file.as_str(),
-            })
-            .to_string()
+            yaml_safe(
+                json!({
+                    "objectName": o.name,
+                    "objectType": o.object_type.as_str(),
+                    "objectVersion": o.version,
+                    "objectAlias": o.file.as_str(),
+                })
+                .to_string(),
+            )
         })
         .collect();
-    json!({ "array": items }).to_string()
+    yaml_safe(json!({ "array": items }).to_string())
+}
+
+/// Characters JSON may hold raw but a YAML parser refuses or reads as something else: DEL and the
+/// C1 controls (not printable in YAML), U+FFFE and U+FFFF (not characters), and NEL, the line
+/// and paragraph separators and the byte-order mark (line breaks and a BOM to YAML 1.1).
+fn yaml_unsafe(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
+}
+
+/// `json` with every [`yaml_unsafe`] character written as a `\uXXXX` escape, which JSON and
+/// YAML read alike. Raw characters only occur inside JSON strings, so the value is unchanged.
+fn yaml_safe(json: String) -> String {
+    if !json.chars().any(yaml_unsafe) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if yaml_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The provider request for `options`, writing into `target`. Consumes the options so the
@@ -154,6 +183,41 @@ mod tests {
     fn parse(req: &MountRequest) -> AzureParams {
         AzureParams::parse(&req.attributes, "AzurePublicCloud", None)
             .expect("the provider accepts it")
+    }
+
+    #[test]
+    fn aliases_with_characters_yaml_refuses_raw_reach_the_provider_unchanged() {
+        // Found by fuzz/fuzz_targets/flexvol_options.rs: an alias holding DEL or a C1 control
+        // passed the FlexVolume checks, and then the provider refused the objects list it
+        // became ("unexpected character") — or read NEL and U+2028 as line breaks.
+        let aliases = [
+            "del\u{7f}x",
+            "c1\u{80}\u{9f}x",
+            "nel\u{85}x",
+            "ls\u{2028}ps\u{2029}x",
+            "bom\u{feff}x",
+            "nc\u{fffe}\u{ffff}x",
+            "tab\tesc\u{1b}x",
+        ];
+        let names: Vec<String> = (0..aliases.len()).map(|i| format!("s{i}")).collect();
+        let req = mount_request(
+            options(&[
+                ("keyvaultobjectnames", &names.join(";")),
+                (
+                    "keyvaultobjecttypes",
+                    &vec!["secret"; aliases.len()].join(";"),
+                ),
+                ("keyvaultobjectversions", ""),
+                ("keyvaultobjectaliases", &aliases.join(";")),
+            ]),
+            Path::new("/mnt/v"),
+        );
+        let files: Vec<String> = parse(&req)
+            .objects
+            .iter()
+            .map(|o| o.file.as_str().to_owned())
+            .collect();
+        assert_eq!(files, aliases);
     }
 
     #[test]
