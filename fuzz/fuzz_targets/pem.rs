@@ -62,6 +62,7 @@ fn object(mode: u8) -> KeyVaultObject {
             _ => ObjectEncoding::Utf8,
         },
         file_permission: None,
+        extensions: Default::default(),
     }
 }
 
