@@ -4,9 +4,18 @@
 //! a warm one the daemon's warm identity. Cold and warm samples alternate, so drift on a shared
 //! machine affects both alike. The dev vault's counters are reset before and read after each
 //! mount.
+//!
+//! Samples are paced to the daemon's own per-vault request rate (keyvol-azure's
+//! [`RATE_PER_SECOND`]): a mount of `n` objects starts no sooner than `n / RATE_PER_SECOND`
+//! after the one before, so no sample waits on that budget — back to back, 10-object mounts
+//! with no added latency would ask for several thousand requests a second, and the figure
+//! would measure the budget instead of keyvol's work.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use keyvol_azure::provider::RATE_PER_SECOND;
+use tokio::time::Instant;
 
 use crate::driver::Driver;
 use crate::error::BenchError;
@@ -20,6 +29,12 @@ use crate::workload::Identity;
 /// Untimed mounts with the warm identity before each figure: the first loads the class (node)
 /// and the identity's token and vault client; the second settles connections.
 const WARM_UP_MOUNTS: usize = 2;
+
+/// The least time between the starts of two mounts of `objects` objects, so the samples stay
+/// within the daemon's per-vault request rate.
+pub fn pace(objects: usize) -> Duration {
+    Duration::from_secs_f64(objects as f64 / f64::from(RATE_PER_SECOND))
+}
 
 /// The daemon being measured.
 pub enum Via {
@@ -87,12 +102,15 @@ pub async fn measure(
             }
             let mut times = [Vec::new(), Vec::new()];
             let mut counts = [Vec::new(), Vec::new()];
+            let mut next = Instant::now();
             for _ in 0..plan.samples {
                 for (i, cache) in [Cache::Cold, Cache::Warm].into_iter().enumerate() {
                     let identity = match cache {
                         Cache::Cold => rig.identities.fresh()?,
                         Cache::Warm => warm.clone(),
                     };
+                    tokio::time::sleep_until(next).await;
+                    next = Instant::now() + pace(objects);
                     let (took, c) = via.mount(rig, objects, &identity).await?;
                     times[i].push(took);
                     counts[i].push(c);

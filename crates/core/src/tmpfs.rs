@@ -1,5 +1,6 @@
 //! Memory-backed volumes: mounting and unmounting tmpfs, and telling whether a directory is a
-//! mount point or already memory-backed, from `/proc/self/mountinfo` and `statfs(2)`.
+//! mount point or already memory-backed, from `statx(2)` and `statfs(2)` (the mount table,
+//! `/proc/self/mountinfo`, on kernels without `STATX_ATTR_MOUNT_ROOT`).
 //!
 //! Secrets only ever live on tmpfs. Mounts are `nodev,nosuid,noexec` with an optional size cap.
 
@@ -134,10 +135,86 @@ pub fn mount_table() -> Result<Vec<MountEntry>, TmpfsError> {
     Ok(parse_mountinfo(&text))
 }
 
-/// The mount entry whose mount point is exactly `path` (the last one wins, as stacked mounts do).
-/// The parent directories are resolved; a symlink at `path` itself is not followed, so a link
-/// never answers for the mount at its destination.
-pub fn mount_at(path: &Path) -> Result<Option<MountEntry>, TmpfsError> {
+/// What is mounted exactly at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mounted {
+    /// Filesystem type, e.g. `tmpfs`.
+    pub fs_type: String,
+}
+
+/// What is mounted exactly at `path` (the top of a stack of mounts), or `None` when `path` is
+/// not a mount point. A symlink at `path` itself is not followed, so a link never answers for
+/// the mount at its destination.
+///
+/// The kernel says whether a directory is the root of a mount (`statx(2)`'s
+/// `STATX_ATTR_MOUNT_ROOT`, Linux 5.8) and whether it is a tmpfs (`fstatfs(2)`), both asked of the
+/// directory opened with `O_PATH | O_NOFOLLOW`: no mount table is read, so the cost does not
+/// grow with the number of volumes on the node. Older kernels, other filesystems (to name them)
+/// and paths that are not directories fall back to `/proc/self/mountinfo`.
+pub fn mount_at(path: &Path) -> Result<Option<Mounted>, TmpfsError> {
+    match mount_root(path) {
+        Some(Root::NotAMount) => return Ok(None),
+        Some(Root::Tmpfs) => {
+            return Ok(Some(Mounted {
+                fs_type: "tmpfs".to_owned(),
+            }));
+        }
+        Some(Root::Other { magic }) => {
+            let named = table_entry(path)?.map(|m| m.fs_type);
+            return Ok(Some(Mounted {
+                fs_type: named.unwrap_or_else(|| format!("filesystem of type {magic:#x}")),
+            }));
+        }
+        None => {}
+    }
+    Ok(table_entry(path)?.map(|m| Mounted { fs_type: m.fs_type }))
+}
+
+/// What the kernel says about a directory as a mount point.
+enum Root {
+    /// Not the root of a mount.
+    NotAMount,
+    /// The root of a tmpfs mount.
+    Tmpfs,
+    /// The root of a mount of another filesystem (its `statfs` magic).
+    Other { magic: u64 },
+}
+
+/// The kernel's answer for `path`, or `None` when it cannot give one here.
+fn mount_root(path: &Path) -> Option<Root> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let dir = rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::statx(
+        &dir,
+        "",
+        AtFlags::EMPTY_PATH | AtFlags::NO_AUTOMOUNT,
+        StatxFlags::TYPE,
+    )
+    .ok()?;
+    if !st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+        return None;
+    }
+    if !st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) {
+        return Some(Root::NotAMount);
+    }
+    let fs = rustix::fs::fstatfs(&dir).ok()?;
+    #[allow(clippy::unnecessary_cast)]
+    let magic = fs.f_type as u64;
+    Some(if magic == TMPFS_MAGIC {
+        Root::Tmpfs
+    } else {
+        Root::Other { magic }
+    })
+}
+
+/// The mount table's entry whose mount point is exactly `path` (the last one wins, as stacked
+/// mounts do). The parent directories are resolved; a symlink at `path` itself is not followed.
+fn table_entry(path: &Path) -> Result<Option<MountEntry>, TmpfsError> {
     let canonical = match (path.parent(), path.file_name()) {
         (Some(parent), Some(name)) => std::fs::canonicalize(parent)
             .map(|p| p.join(name))
@@ -187,5 +264,48 @@ mod tests {
         assert_eq!(entries[0].mount_point, PathBuf::from("/mnt/with space"));
         assert_eq!(entries[0].fs_type, "tmpfs");
         assert_eq!(entries[1].options, "rw,nosuid,nodev,noexec");
+    }
+
+    #[test]
+    fn the_kernel_and_the_mount_table_agree_on_what_is_mounted_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::create_dir(&plain).unwrap();
+        assert_eq!(mount_at(&plain).unwrap(), None);
+        assert_eq!(table_entry(&plain).unwrap(), None);
+        assert_eq!(mount_at(&dir.path().join("absent")).unwrap(), None);
+        if !rustix::process::geteuid().is_root() {
+            return; // mounting needs root; the rest is checked in CI, which runs as root
+        }
+        let target = dir.path().join("mount");
+        std::fs::create_dir(&target).unwrap();
+        mount_tmpfs(&target, None).unwrap();
+        let tmpfs = Some(Mounted {
+            fs_type: "tmpfs".into(),
+        });
+        assert_eq!(mount_at(&target).unwrap(), tmpfs);
+        assert_eq!(
+            table_entry(&target).unwrap().map(|m| m.fs_type),
+            Some("tmpfs".to_owned())
+        );
+        // A directory inside the tmpfs is on it but not a mount point; a link to the mount
+        // point is not followed.
+        std::fs::create_dir(target.join("inner")).unwrap();
+        assert_eq!(mount_at(&target.join("inner")).unwrap(), None);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(mount_at(&link).unwrap(), None);
+        // Another filesystem mounted there is named by the table (here: a bind mount of the
+        // directory the test runs in, whatever its filesystem).
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        rustix::mount::mount_bind(&cwd, &other).unwrap();
+        let found = mount_at(&other).unwrap();
+        let listed = table_entry(&other).unwrap().map(|m| m.fs_type);
+        unmount(&other).unwrap();
+        assert_eq!(found.map(|m| m.fs_type), listed);
+        unmount(&target).unwrap();
+        assert_eq!(mount_at(&target).unwrap(), None);
     }
 }

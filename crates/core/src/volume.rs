@@ -379,11 +379,31 @@ pub async fn publish_for_group(
     backing: Backing,
     group: Option<u32>,
 ) -> Result<Publication, PublishError> {
+    // The target is made ready on the blocking pool while the provider fetches: neither needs
+    // the other, and a publish then takes the longer of the two instead of their sum. Dropped
+    // anywhere below (the caller's future dropped), the preparation still runs to completion on
+    // the blocking pool and its guard, dropped there, undoes it.
     let owned = target.to_path_buf();
-    let guard = blocking(target, move || prepare(&owned, backing)).await?;
-    // Dropped here (an error, or the caller's future dropped while the provider works), the
-    // guard undoes the preparation.
-    let response = provider.mount(request).await?;
+    let prepared = blocking(target, move || prepare(&owned, backing));
+    let fetched = provider.mount(request);
+    tokio::pin!(prepared, fetched);
+    let (guard, fetched) = tokio::select! {
+        // A target that cannot be used fails the publish at once; the fetch is dropped.
+        guard = &mut prepared => (guard?, fetched.await),
+        fetched = &mut fetched => (prepared.await?, fetched),
+    };
+    let response = match fetched {
+        Ok(response) => response,
+        Err(e) => {
+            // Undone off the async runtime, before the error is reported.
+            blocking(target, move || {
+                drop(guard);
+                Ok(())
+            })
+            .await?;
+            return Err(e.into());
+        }
+    };
     let files: Vec<(String, u32)> = response
         .files
         .iter()

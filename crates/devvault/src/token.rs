@@ -4,6 +4,8 @@
 //! against the dev vault that issued it. Claims follow Entra ID v1 access tokens (`iss`
 //! `https://sts.windows.net/<tenant>/`, `aud` the resource, `appid`, `tid`, `oid`).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -14,6 +16,12 @@ use crate::store::unix_now;
 
 /// Lifetime of issued tokens (Entra's default for app tokens is 60-90 minutes).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Most tokens whose signature is remembered as verified ([`TokenIssuer::validate`]); past it
+/// the memory starts over. A token is verified once, not on every request it is sent with: an
+/// ECDSA verification is most of the dev vault's work per request, and the benchmark runs it on
+/// the cores of the daemon it measures.
+const MAX_VERIFIED: usize = 4096;
 
 /// Why a token was refused. The messages are the vault's reply text and hold no token bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +88,9 @@ pub struct TokenIssuer {
     key_pem: String,
     public_jwk: serde_json::Value,
     kid: String,
+    /// Claims of tokens whose signature verified, by the token's exact text. Only the signature
+    /// check is skipped for them: time window, issuer and audience are checked on every use.
+    verified: Mutex<HashMap<String, Claims>>,
 }
 
 /// Failure to create the signing key.
@@ -116,6 +127,7 @@ impl TokenIssuer {
             key_pem: pem.to_owned(),
             public_jwk,
             kid,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -177,6 +189,40 @@ impl TokenIssuer {
         Ok((token, lifetime))
     }
 
+    /// Verifies the signature and the time window (every claim the JWT must carry present).
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
+        validation.validate_nbf = true;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                | jsonwebtoken::errors::ErrorKind::ImmatureSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claims>> {
+        // A map of verified tokens stays consistent whatever a panicking holder did.
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The claims of `token` if its signature verified before.
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        self.verified().get(token).cloned()
+    }
+
+    fn remember(&self, token: &str, claims: &Claims) {
+        let mut verified = self.verified();
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+    }
+
     /// Verifies signature, time window, tenant and audience.
     pub fn validate(
         &self,
@@ -184,19 +230,20 @@ impl TokenIssuer {
         audience_ok: impl Fn(&str) -> bool,
         expected: &str,
     ) -> Result<Claims, TokenError> {
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.validate_aud = false;
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss"]);
-        validation.validate_nbf = true;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature
-                | jsonwebtoken::errors::ErrorKind::ImmatureSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            },
-        )?;
-        let claims = data.claims;
+        let claims = match self.remembered(token) {
+            Some(claims) => {
+                let now = unix_now();
+                if now >= claims.exp || now < claims.nbf {
+                    return Err(TokenError::Expired);
+                }
+                claims
+            }
+            None => {
+                let claims = self.verify(token)?;
+                self.remember(token, &claims);
+                claims
+            }
+        };
         if claims.iss != self.issuer() || claims.tid != self.tenant {
             return Err(TokenError::Tenant {
                 expected: self.tenant.clone(),
@@ -266,6 +313,54 @@ mod tests {
             issuer.validate(&foreign, ok, "x"),
             Err(TokenError::Tenant { .. })
         ));
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_held_to_its_time_window_issuer_and_audience() {
+        let issuer = TokenIssuer::new("t1").expect("key");
+        let (tok, _) = issuer
+            .issue("app", "https://vault.azure.net")
+            .expect("issue");
+        let vault = |aud: &str| aud == "https://vault.azure.net";
+        assert_eq!(
+            issuer.validate(&tok, vault, "x").expect("valid").appid,
+            "app"
+        );
+        assert!(issuer.remembered(&tok).is_some());
+        assert!(matches!(
+            issuer.validate(&tok, |_| false, "x"),
+            Err(TokenError::Audience { .. })
+        ));
+        // The remembered claims of a token that has since expired (or is not yet valid) no
+        // longer pass.
+        let mut claims = issuer.remembered(&tok).expect("remembered");
+        claims.exp = unix_now() - 1;
+        issuer.remember(&tok, &claims);
+        assert_eq!(
+            issuer.validate(&tok, vault, "x").err(),
+            Some(TokenError::Expired)
+        );
+        claims.exp = unix_now() + 600;
+        claims.nbf = unix_now() + 60;
+        issuer.remember(&tok, &claims);
+        assert_eq!(
+            issuer.validate(&tok, vault, "x").err(),
+            Some(TokenError::Expired)
+        );
+        claims.nbf = unix_now() - 60;
+        claims.tid = "t2".into();
+        issuer.remember(&tok, &claims);
+        assert!(matches!(
+            issuer.validate(&tok, vault, "x"),
+            Err(TokenError::Tenant { .. })
+        ));
+        // A token that never verified is not remembered.
+        let forged = format!("{tok}x");
+        assert_eq!(
+            issuer.validate(&forged, vault, "x").err(),
+            Some(TokenError::Invalid)
+        );
+        assert!(issuer.remembered(&forged).is_none());
     }
 
     #[test]

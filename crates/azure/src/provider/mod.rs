@@ -34,6 +34,7 @@ mod share;
 mod vaults;
 mod wildcard;
 
+pub use self::budget::{RATE_BURST, RATE_PER_SECOND};
 pub use self::wildcard::{DEFAULT_MAX_WILDCARD_OBJECTS, MAX_LISTED_OBJECTS};
 
 use std::path::PathBuf;
