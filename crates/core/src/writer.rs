@@ -160,12 +160,20 @@ impl AtomicWriter {
             }
         }
         let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.first_element()).collect();
-        self.check_names(&wanted)?;
-        let current = fs::read_link(self.target.join(DATA_DIR)).ok();
-        if let Some(current) = &current {
-            let dir = self.target.join(current);
-            if same_content(&dir, files, |m| self.file_mode(m), self.group) {
-                return Ok(WriteOutcome::Unchanged);
+        // An empty target (a fresh tmpfs: every first publish) holds nothing to check, compare,
+        // replace or clean up, so the write is its files and links alone.
+        let fresh = is_empty_dir(&self.target).map_err(|source| WriteError::Io {
+            path: self.target.clone(),
+            source,
+        })?;
+        if !fresh {
+            self.check_names(&wanted)?;
+            let current = fs::read_link(self.target.join(DATA_DIR)).ok();
+            if let Some(current) = &current {
+                let dir = self.target.join(current);
+                if same_content(&dir, files, |m| self.file_mode(m), self.group) {
+                    return Ok(WriteOutcome::Unchanged);
+                }
             }
         }
 
@@ -181,9 +189,15 @@ impl AtomicWriter {
         }
 
         for name in &wanted {
-            self.ensure_user_link(name)?;
+            if fresh {
+                self.create_user_link(name)?;
+            } else {
+                self.ensure_user_link(name)?;
+            }
         }
-        self.remove_stale(&wanted, &version_dir)?;
+        if !fresh {
+            self.remove_stale(&wanted, &version_dir)?;
+        }
         Ok(WriteOutcome::Written { version_dir })
     }
 
@@ -258,7 +272,9 @@ impl AtomicWriter {
             // asked for.
             file.set_permissions(fs::Permissions::from_mode(self.file_mode(f.mode)))
                 .map_err(io_err)?;
-            file.sync_all().map_err(io_err)?;
+            // No fsync: volumes are memory-backed (a tmpfs has nothing to sync, and its content
+            // does not outlive the node), and readers only ever reach the files through the
+            // `..data` link swapped in after every file is complete.
         }
         Ok(())
     }
@@ -331,6 +347,22 @@ impl AtomicWriter {
         })
     }
 
+    /// Creates `target/<name>` as a symlink to `..data/<name>` in a target that was empty when
+    /// the write began. Whatever appeared at the name since is left alone and refused.
+    fn create_user_link(&self, name: &str) -> Result<(), WriteError> {
+        let link = self.target.join(name);
+        match std::os::unix::fs::symlink(Path::new(DATA_DIR).join(name), &link) {
+            Ok(()) => self.chown(&link).map_err(|source| WriteError::Link {
+                path: link.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(WriteError::Occupied { path: link })
+            }
+            Err(source) => Err(WriteError::Link { path: link, source }),
+        }
+    }
+
     /// Makes `target/<name>` a symlink to `..data/<name>`. [`Self::check_names`] made sure the
     /// name is free or already such a link.
     fn ensure_user_link(&self, name: &str) -> Result<(), WriteError> {
@@ -390,6 +422,11 @@ impl AtomicWriter {
         }
         Ok(())
     }
+}
+
+/// True when `dir` has no entries.
+fn is_empty_dir(dir: &Path) -> io::Result<bool> {
+    Ok(fs::read_dir(dir)?.next().is_none())
 }
 
 fn validate(files: &[ProviderFile]) -> Result<(), WriteError> {
