@@ -4,7 +4,8 @@
 //! idle level after many identities have come and gone.
 //!
 //! Eviction is opportunistic — every access sweeps the whole map at most once per quarter of
-//! the idle time — so no background task is needed. When the map is full and nothing is idle,
+//! the idle time — and [`IdleCache::sweep_now`] lets the provider's eviction task sweep a map
+//! nothing accesses any more. When the map is full and nothing is idle,
 //! the least recently used entry makes room. Time is `tokio::time`'s, so tests drive it with
 //! `tokio::time::pause`.
 
@@ -92,6 +93,18 @@ impl<K: Eq + Hash + Clone, V: Clone> IdleCache<K, V> {
     /// Number of entries, idle ones not yet swept included.
     pub(crate) fn len(&self) -> usize {
         self.lock().map.len()
+    }
+
+    /// Drops every idle entry now, whether or not a sweep is due; returns how many went. The
+    /// provider's eviction task calls it, so a node that nothing mounts on any more lets go of
+    /// what it held too.
+    pub(crate) fn sweep_now(&self) -> usize {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let before = inner.map.len();
+        inner.next_sweep = now;
+        self.sweep(&mut inner, now);
+        before - inner.map.len()
     }
 
     /// Drops idle entries when a sweep is due.

@@ -184,6 +184,11 @@ impl Scopes {
         self.map.len()
     }
 
+    /// Drops the vaults no request has used for the idle time; returns how many went.
+    pub fn evict_idle(&self) -> usize {
+        self.map.sweep_now()
+    }
+
     /// True when no vault is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -147,6 +147,12 @@ impl CredentialCache {
         }
     }
 
+    /// Drops the credentials (and their tokens) no mount has used for the idle time; returns how
+    /// many went.
+    pub fn evict_idle(&self) -> usize {
+        self.map.sweep_now()
+    }
+
     /// Number of identities whose credentials are held.
     pub fn len(&self) -> usize {
         self.map.len()

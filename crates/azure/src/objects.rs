@@ -33,6 +33,11 @@ pub const MAX_PARSED_TEXT_BYTES: usize = 16 * 1024;
 static PARSED: LazyLock<IdleCache<String, Arc<ParsedObjects>>> =
     LazyLock::new(|| IdleCache::new(PARSED_IDLE, MAX_PARSED));
 
+/// Forgets the parsed `objects` texts no mount has used for [`PARSED_IDLE`]; returns how many.
+pub fn evict_idle() -> usize {
+    PARSED.sweep_now()
+}
+
 /// Kind of Key Vault object. Matched case-sensitively, as upstream does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ObjectType {

@@ -288,9 +288,11 @@ round: {} volumes of {} distinct service principals ({:.1} s to publish).",
 service principals the node had never seen published one {}-object volume and unpublished it \
 again, {} at a time ({:.1} s; {} token and {} Key Vault requests, {} errors); VmRSS is read \
 right after the last unpublish and VmHWM is the peak during. The node keeps what it learned \
-about an identity (credential, token, vault client) until the identity has gone unused for the \
-provider's idle time (minutes: keyvol-azure's `CREDENTIAL_IDLE` and `CLIENT_IDLE`), so this is \
-the figure before any eviction — what those caches cost at their fullest.",
+about an identity (credential, token, vault client) until the identity has gone unused for \
+`--azure-identity-idle` (10 minutes by default; {} s on this node, so the run can wait for \
+it): the figure right after is what those caches cost at their fullest, and the *evicted* \
+figure is read once that idle time and the eviction task's next sweep have passed with nothing \
+mounted — the target is held to it.",
             mib(c.before.rss_kib),
             thousands(c.identities as u64),
             c.objects,
@@ -298,7 +300,8 @@ the figure before any eviction — what those caches cost at their fullest.",
             c.wall_ms / 1000.0,
             thousands(c.requests.tokens),
             thousands(c.requests.vault),
-            c.failed
+            c.failed,
+            c.identity_idle_secs
         );
     }
     s

@@ -231,6 +231,13 @@ pub struct IdentityChurn {
     pub before: Resident,
     /// Right after the last unpublish; `hwm_kib` is the node's peak over the whole churn.
     pub after: Resident,
+    /// The node's `--azure-identity-idle` for this phase, seconds.
+    #[serde(default)]
+    pub identity_idle_secs: u64,
+    /// Once that idle time (and the eviction task's next sweep) had passed with nothing
+    /// mounted: what the node holds when its tenants have gone.
+    #[serde(default)]
+    pub evicted: Option<Resident>,
 }
 
 /// One rotation round: every mounted volume republished once after the poll interval, as
@@ -431,6 +438,11 @@ pub(crate) mod fixtures {
                         hwm_kib: 14 * 1024,
                     },
                     after: resident,
+                    identity_idle_secs: 5,
+                    evicted: Some(Resident {
+                        rss_kib: 17 * 1024,
+                        hwm_kib: 30 * 1024,
+                    }),
                 }),
                 provider_idle: Some(resident),
                 provider_after: None,

@@ -28,6 +28,12 @@ use crate::{churn, footprint};
 /// How long a freshly started daemon is left alone before its idle memory is read.
 const SETTLE: Duration = Duration::from_millis(500);
 
+/// The node's `--azure-identity-idle` in the identity churn: short, so the run can read the
+/// node's memory after its eviction too.
+const CHURN_IDENTITY_IDLE: Duration = Duration::from_secs(5);
+/// The same for the smoke run.
+const CHURN_IDENTITY_IDLE_SMOKE: Duration = Duration::from_secs(1);
+
 /// Samples of the publish-while-mounted figure (at most).
 const LOADED_SAMPLES: usize = 30;
 
@@ -436,14 +442,22 @@ async fn phases(
                     identities: s.churn_identities,
                     objects: s.memory_objects,
                     concurrency: s.memory_concurrency,
+                    identity_idle: if config.smoke {
+                        CHURN_IDENTITY_IDLE_SMOKE
+                    } else {
+                        CHURN_IDENTITY_IDLE
+                    },
                 },
             )
             .await?;
             progress(format!(
-                "  VmRSS {:.1} MiB before, {:.1} MiB after (peak {:.1} MiB), {} errors",
+                "  VmRSS {:.1} MiB before, {:.1} MiB after (peak {:.1} MiB), {:.1} MiB once idle, {} errors",
                 crate::resident::mib(churn.before.rss_kib),
                 crate::resident::mib(churn.after.rss_kib),
                 crate::resident::mib(churn.after.hwm_kib),
+                churn
+                    .evicted
+                    .map_or(0.0, |r| crate::resident::mib(r.rss_kib)),
                 churn.failed
             ));
             report.memory.node_after_identities = Some(churn);

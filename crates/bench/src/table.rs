@@ -380,6 +380,17 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
             ),
             &c.after,
         );
+        if let Some(evicted) = &c.evicted {
+            resident_row(
+                &mut t,
+                "keyvol node",
+                &format!(
+                    "the same, once idle for --azure-identity-idle={}s (evicted)",
+                    c.identity_idle_secs
+                ),
+                evicted,
+            );
+        }
     }
     for b in &report.bursts {
         if let Some(r) = &b.node_resident {

@@ -251,11 +251,11 @@ pub fn evaluate(report: &Report) -> Vec<Target> {
         .filter(|c| c.identities >= CHURN_IDENTITIES);
     out.push(mib_target(
         format!(
-            "keyvol node: after {} distinct identities came and went",
+            "keyvol node: after {} distinct identities came and went (idle eviction)",
             crate::markdown::thousands(CHURN_IDENTITIES as u64)
         ),
         AFTER_IDENTITIES_MIB,
-        churn.map(|c| c.after.rss_kib),
+        churn.and_then(|c| c.evicted.map(|r| r.rss_kib)),
         &match &m.node_after_identities {
             Some(c) => format!("this run had {} identities", c.identities),
             None => "not measured in this run".to_owned(),

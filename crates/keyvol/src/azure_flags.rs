@@ -53,6 +53,19 @@ pub struct AzureFlags {
     /// selects more fails with an error naming the entry.
     #[arg(long = "azure-max-wildcard-objects", value_name = "N", default_value_t = keyvol_azure::provider::DEFAULT_MAX_WILDCARD_OBJECTS, value_parser = wildcard_cap)]
     pub max_wildcard_objects: usize,
+    /// Drop an identity's credential, token and Key Vault clients once no mount has used them
+    /// for this long (at least 1s); the next mount with that identity fetches a new token.
+    #[arg(long = "azure-identity-idle", value_name = "DURATION", value_parser = identity_idle, default_value = "10m")]
+    pub identity_idle: std::time::Duration,
+}
+
+/// `--azure-identity-idle`: a duration of at least a second.
+fn identity_idle(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < keyvol_azure::provider::MIN_IDENTITY_IDLE {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
 }
 
 /// `--azure-max-wildcard-objects`: 1 to 25,000 (as many as keyvol lists of one kind).
@@ -92,6 +105,7 @@ impl AzureFlags {
                 .filter(|d| !d.as_os_str().is_empty()),
             observer: None,
             max_wildcard_objects: self.max_wildcard_objects,
+            identity_idle: self.identity_idle,
         }
     }
 }

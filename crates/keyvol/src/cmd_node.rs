@@ -236,8 +236,9 @@ pub async fn run(args: NodeArgs) -> Result<(), Failure> {
         // per rotation interval.
         azure_config.share_window = args.rotation_poll_interval;
     }
-    let azure: Arc<dyn Provider> =
-        Arc::new(AzureProvider::new(azure_config).map_err(|e| Failure::chain(&e, true))?);
+    let azure = Arc::new(AzureProvider::new(azure_config).map_err(|e| Failure::chain(&e, true))?);
+    azure.spawn_eviction();
+    let azure: Arc<dyn Provider> = azure;
     let builtin: HashMap<String, Arc<dyn Provider>> = HashMap::from([("azure".to_owned(), azure)]);
     let mut provider_dirs: Vec<PathBuf> = args
         .additional_provider_volume_paths
@@ -285,8 +286,10 @@ pub async fn run_provider_cmd(args: ProviderArgs) -> Result<(), Failure> {
     let metrics = keyvol_node::metrics::Metrics::for_provider();
     let mut azure_config = args.azure.config();
     azure_config.observer = Some(metrics.clone());
-    let provider: Arc<dyn Provider> =
+    let provider =
         Arc::new(AzureProvider::new(azure_config).map_err(|e| Failure::chain(&e, true))?);
+    provider.spawn_eviction();
+    let provider: Arc<dyn Provider> = provider;
     let health_addr =
         (args.healthz_port != 0).then(|| SocketAddr::from(([0, 0, 0, 0], args.healthz_port)));
     let metrics_addr =

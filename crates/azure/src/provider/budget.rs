@@ -89,6 +89,11 @@ impl Budgets {
         }
     }
 
+    /// Drops the budgets of vaults no request has gone to for [`BUDGET_IDLE`]; returns how many.
+    pub(super) fn evict_idle(&self) -> usize {
+        self.map.sweep_now()
+    }
+
     /// Waits for an in-flight slot and a rate token of `vault`.
     pub(super) async fn admit(&self, vault: &str) -> Admission {
         let budget = self

@@ -102,6 +102,11 @@ impl Gates {
         inner.until.insert(vault.to_owned(), until);
     }
 
+    /// Drops the request budgets of vaults gone idle; returns how many.
+    pub(super) fn evict_idle(&self) -> usize {
+        self.budgets.evict_idle()
+    }
+
     /// Number of gates held (closed, or opened and not yet dropped).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

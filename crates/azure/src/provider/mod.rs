@@ -74,8 +74,13 @@ pub const DEFAULT_FETCH_CONCURRENCY: usize = 64;
 pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(100);
 /// A Key Vault client of one identity not used by any mount for this long is dropped (the next
 /// mount builds another; connections and the vault's challenge are shared process-wide and
-/// outlive it).
+/// outlive it). The default of `--azure-identity-idle`, which also applies to credentials.
 pub const CLIENT_IDLE: Duration = Duration::from_secs(600);
+/// Shortest `--azure-identity-idle`.
+pub const MIN_IDENTITY_IDLE: Duration = Duration::from_secs(1);
+/// The eviction task ([`AzureProvider::spawn_eviction`]) sweeps at a quarter of the idle time,
+/// at most this far apart.
+const MAX_EVICTION_PERIOD: Duration = Duration::from_secs(60);
 /// Most (vault, identity) clients kept. Vault names and identities come from classes; a node
 /// talks to a handful of vaults with a few hundred identities at most. Past this, the least
 /// recently used client is dropped.
@@ -109,6 +114,9 @@ pub struct AzureProviderConfig {
     pub observer: Option<Arc<dyn keyvol_core::RequestObserver>>,
     /// Most objects one wildcard `objectName` may select (`--azure-max-wildcard-objects`).
     pub max_wildcard_objects: usize,
+    /// A credential (with its token) or Key Vault client no mount has used for this long is
+    /// dropped (`--azure-identity-idle`).
+    pub identity_idle: Duration,
 }
 
 impl Default for AzureProviderConfig {
@@ -125,6 +133,7 @@ impl Default for AzureProviderConfig {
             cloud_env_dir: None,
             observer: None,
             max_wildcard_objects: DEFAULT_MAX_WILDCARD_OBJECTS,
+            identity_idle: CLIENT_IDLE,
         }
     }
 }
@@ -149,11 +158,12 @@ impl AzureProvider {
         let http = build_client(&config.http)?;
         let observer = config.observer.clone();
         let gates = self::gate::Gates::new(self::budget::Budgets::new(config.fetch_concurrency));
+        let idle = config.identity_idle.max(MIN_IDENTITY_IDLE);
         Ok(Self {
             config,
             http,
-            credentials: CredentialCache::default(),
-            clients: IdleCache::new(CLIENT_IDLE, MAX_CLIENTS),
+            credentials: CredentialCache::new(idle, crate::identity::MAX_CREDENTIALS),
+            clients: IdleCache::new(idle, MAX_CLIENTS),
             scopes: Scopes::default(),
             state: Arc::new(FetchState {
                 observer,
@@ -161,6 +171,42 @@ impl AzureProvider {
                 ..FetchState::default()
             }),
         })
+    }
+
+    /// Drops everything the provider keeps that no mount has used for its idle time —
+    /// credentials and their tokens, Key Vault clients, learned vault scopes, request budgets,
+    /// parsed `objects` texts — and returns how many entries went. Lookups drop idle entries as
+    /// they go; this also reaches caches nothing looks at any more.
+    pub fn evict_idle(&self) -> usize {
+        self.credentials.evict_idle()
+            + self.clients.sweep_now()
+            + self.scopes.evict_idle()
+            + self.state.gates.evict_idle()
+            + crate::objects::evict_idle()
+    }
+
+    /// Starts the task that calls [`Self::evict_idle`] every quarter of the identity idle time
+    /// (at most a minute apart), so a node whose tenants have gone returns to its idle size
+    /// without another mount. The task ends when the provider is dropped. Needs a Tokio runtime.
+    pub fn spawn_eviction(self: &Arc<Self>) {
+        let period = (self.config.identity_idle.max(MIN_IDENTITY_IDLE) / 4)
+            .clamp(Duration::from_millis(250), MAX_EVICTION_PERIOD);
+        let provider = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(provider) = provider.upgrade() else {
+                    return;
+                };
+                let evicted = provider.evict_idle();
+                if evicted > 0 {
+                    tracing::debug!(evicted, "dropped idle credentials, clients and caches");
+                }
+            }
+        });
     }
 
     fn vault_client(
@@ -522,6 +568,45 @@ mod tests {
             provider.credentials.len(),
             crate::identity::MAX_CREDENTIALS,
             "bounded"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_eviction_task_lets_go_of_identities_nothing_mounts_with_any_more() {
+        let idle = Duration::from_secs(8);
+        let provider = Arc::new(
+            AzureProvider::new(AzureProviderConfig {
+                identity_idle: idle,
+                ..AzureProviderConfig::default()
+            })
+            .expect("provider"),
+        );
+        provider.spawn_eviction();
+        for i in 0..50 {
+            touch(&provider, &sp_request(i, i % 3));
+        }
+        tokio::time::sleep(idle / 2).await;
+        touch(&provider, &sp_request(0, 0));
+        assert_eq!(
+            (provider.credentials.len(), provider.clients.len()),
+            (50, 50),
+            "nothing is idle yet"
+        );
+        // No lookup after this: only the task can drop what went idle.
+        tokio::time::sleep(idle / 2 + idle / 4 + Duration::from_millis(10)).await;
+        assert_eq!(
+            (provider.credentials.len(), provider.clients.len()),
+            (1, 1),
+            "only the identity used since is kept"
+        );
+        tokio::time::sleep(idle * 2).await;
+        assert_eq!((provider.credentials.len(), provider.clients.len()), (0, 0));
+        let weak = Arc::downgrade(&provider);
+        drop(provider);
+        tokio::time::sleep(idle).await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the task does not keep the provider"
         );
     }
 
