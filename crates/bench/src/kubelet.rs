@@ -118,11 +118,21 @@ pub struct Published {
     pub refused_connects: u32,
 }
 
-/// Dials the node and publishes.
+/// Dials the node and publishes. First, as kubelet does before it calls NodePublishVolume, the
+/// volume's directory (the target's parent, where kubelet keeps `vol_data.json`) is created;
+/// the target itself is the driver's to create.
 pub async fn publish(
     socket: &Path,
     request: csi::NodePublishVolumeRequest,
 ) -> Result<Published, BenchError> {
+    if let Some(parent) = Path::new(&request.target_path).parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|source| BenchError::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+    }
     let started = Instant::now();
     let (mut node, refused_connects) = client(socket).await?;
     node.node_publish_volume(request)

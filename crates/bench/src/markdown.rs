@@ -468,7 +468,9 @@ SecretProviderClass per object count.\n\
 on a new connection as kubelet's CSI client makes it, with pod info and a nodePublishSecretRef \
 (`clientid`/`clientsecret`). A mount is timed from dialling to the answer: class lookup, tmpfs \
 mount, fetch, atomic write and the SecretProviderClassPodStatus write included. Each sample is a \
-new volume, unpublished afterwards (not timed). The kubelet-style pod directories are on a tmpfs \
+new volume, unpublished afterwards (not timed); as kubelet does, the harness creates the \
+volume's directory (the target's parent) before the call, and the target is the node's to \
+create. The kubelet-style pod directories are on a tmpfs \
 of the harness's (as root), so that thousands of them cost nothing to remove.\n\
 - **Provider path**: the harness plays the upstream driver — one Mount over the provider socket \
 with the class parameters and pod attributes as JSON, over a kept connection.\n\
