@@ -292,7 +292,10 @@ about an identity (credential, token, vault client) until the identity has gone 
 `--azure-identity-idle` (10 minutes by default; {} s on this node, so the run can wait for \
 it): the figure right after is what those caches cost at their fullest, and the *evicted* \
 figure is read once that idle time and the eviction task's next sweep have passed with nothing \
-mounted — the target is held to it.",
+mounted — the target is held to it. VmRSS need not fall with eviction: what is freed stays \
+with the process's allocator (glibc) for the next allocations rather than going back to the \
+kernel, so eviction does not show as a drop here; it bounds what the node holds (its caches' \
+tests count the entries).",
             mib(c.before.rss_kib),
             thousands(c.identities as u64),
             c.objects,
