@@ -43,6 +43,9 @@ pub use crate::layout::DATA_DIR;
 const DIR_MODE: u32 = 0o755;
 /// Highest permission bits a file may ask for: no setuid, setgid or sticky bits on secrets.
 const MAX_FILE_MODE: u32 = 0o777;
+/// Largest file [`AtomicWriter::read_current`] reads back (the default cap of one gRPC message,
+/// far above any Key Vault object).
+pub const MAX_READ_BACK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Why a write failed. The target keeps its previous version in every case but `Link`.
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +205,9 @@ impl AtomicWriter {
         Ok(WriteOutcome::Written { version_dir })
     }
 
-    /// The files of the current version, relative paths to contents. Empty when nothing was written.
+    /// The files of the current version, relative paths to contents. Empty when nothing was
+    /// written. Each file is read with a cap ([`MAX_READ_BACK_BYTES`]); a larger one (or
+    /// anything but a regular file) fails the read with an error naming it.
     pub fn read_current(&self) -> io::Result<BTreeMap<String, Vec<u8>>> {
         let mut out = BTreeMap::new();
         let Ok(current) = fs::read_link(self.target.join(DATA_DIR)) else {
@@ -210,7 +215,14 @@ impl AtomicWriter {
         };
         let root = self.target.join(current);
         for (rel, _mode) in list_files(&root)? {
-            let bytes = fs::read(root.join(&rel))?;
+            let bytes =
+                crate::bounded::read(&root.join(&rel), MAX_READ_BACK_BYTES).map_err(|e| {
+                    let kind = match &e {
+                        crate::bounded::BoundedReadError::Io { source, .. } => source.kind(),
+                        _ => io::ErrorKind::InvalidData,
+                    };
+                    io::Error::new(kind, e)
+                })?;
             out.insert(rel, bytes);
         }
         Ok(out)
@@ -674,6 +686,28 @@ mod tests {
             "A2"
         );
         assert_eq!(w.read_current().expect("read").len(), 2);
+    }
+
+    #[test]
+    fn reading_the_volume_back_is_capped_and_names_the_file_not_its_bytes() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let w = AtomicWriter::new(tmp.path());
+        w.write(&[file("small", 0o644, "S"), file("big", 0o644, "B")])
+            .expect("write");
+        let big = tmp.path().join("..data").join("big");
+        // Grown past the cap behind the writer's back (the volume is keyvol's; this is the
+        // guard, not a path the writer takes).
+        fs::remove_file(&big).expect("remove");
+        let bytes = vec![b'Z'; usize::try_from(MAX_READ_BACK_BYTES).expect("size") + 1];
+        fs::write(&big, &bytes).expect("grow");
+        let err = w.read_current().expect_err("over the cap");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let text = err.to_string();
+        assert!(
+            text.contains("big") && text.contains("larger than"),
+            "{text}"
+        );
+        assert!(!text.contains("ZZZ"), "no file content in the error");
     }
 
     #[test]

@@ -234,10 +234,18 @@ pub async fn sync_secrets(
     if class.spec.secret_objects.is_empty() {
         return report;
     }
-    let files = match keyvol_core::AtomicWriter::new(target).read_current() {
-        Ok(f) => f,
-        Err(source) => {
+    // The volume's files are read back on the blocking pool, not on the async runtime.
+    let reader = keyvol_core::AtomicWriter::new(target);
+    let files = match tokio::task::spawn_blocking(move || reader.read_current()).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(source)) => {
             report.errors.push(SyncError::ReadMounted { source });
+            return report;
+        }
+        Err(_) => {
+            report.errors.push(SyncError::ReadMounted {
+                source: std::io::Error::other("the read of the volume's files did not complete"),
+            });
             return report;
         }
     };
