@@ -64,3 +64,27 @@ pub(super) struct MountCtx {
     /// Mode of files whose object sets none.
     pub(super) default_mode: u32,
 }
+
+impl MountCtx {
+    /// A context for unit tests: `vault` at `https://kv.vault.azure.net/` as a fixed service
+    /// principal, a fresh fetch state, no sharing, default formats, a 30-second deadline.
+    #[cfg(test)]
+    pub(super) fn for_test(vault: Arc<dyn KeyVault>) -> Self {
+        Self {
+            vault,
+            vault_url: "https://kv.vault.azure.net/".into(),
+            identity: IdentityKey {
+                mode: "ServicePrincipal",
+                tenant: "t".into(),
+                client_id: "c".into(),
+                authority: "a".into(),
+                secret_digest: [0; 32],
+            },
+            deadline: Instant::now() + Duration::from_secs(30),
+            state: Arc::new(FetchState::default()),
+            share_window: Duration::ZERO,
+            format: FormatOptions::default(),
+            default_mode: 0o644,
+        }
+    }
+}

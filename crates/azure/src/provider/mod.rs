@@ -781,22 +781,7 @@ mod fake_vault_tests {
     }
 
     fn ctx(vault: Arc<FakeVault>) -> MountCtx {
-        MountCtx {
-            vault,
-            vault_url: "https://kv.vault.azure.net/".into(),
-            identity: IdentityKey {
-                mode: "ServicePrincipal",
-                tenant: "t".into(),
-                client_id: "c".into(),
-                authority: "a".into(),
-                secret_digest: [0; 32],
-            },
-            deadline: Instant::now() + Duration::from_secs(30),
-            state: Arc::new(FetchState::default()),
-            share_window: Duration::ZERO,
-            format: FormatOptions::default(),
-            default_mode: 0o644,
-        }
+        MountCtx::for_test(vault)
     }
 
     fn object(extra: &str) -> KeyVaultObject {

@@ -193,16 +193,11 @@ pub(super) fn check_files(objects: &[(usize, KeyVaultObject)]) -> Result<(), Azu
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::Duration;
 
     use async_trait::async_trait;
-    use tokio::time::Instant;
 
     use super::*;
-    use crate::format::FormatOptions;
-    use crate::identity::IdentityKey;
     use crate::keyvault::{CertificateBundle, KeyBundle, KeyVault, SecretBundle, VersionInfo};
-    use crate::provider::context::FetchState;
 
     /// A vault that only lists: `objects` per kind, or 403 for every listing.
     #[derive(Default)]
@@ -260,22 +255,7 @@ mod tests {
     }
 
     fn ctx(vault: Arc<ListingVault>) -> MountCtx {
-        MountCtx {
-            vault,
-            vault_url: "https://kv.vault.azure.net/".into(),
-            identity: IdentityKey {
-                mode: "ServicePrincipal",
-                tenant: "t".into(),
-                client_id: "c".into(),
-                authority: "a".into(),
-                secret_digest: [0; 32],
-            },
-            deadline: Instant::now() + Duration::from_secs(30),
-            state: Arc::new(FetchState::default()),
-            share_window: Duration::ZERO,
-            format: FormatOptions::default(),
-            default_mode: 0o644,
-        }
+        MountCtx::for_test(vault)
     }
 
     fn objects(items: &[&str]) -> Vec<(usize, KeyVaultObject)> {
